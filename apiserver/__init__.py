@@ -1,0 +1,1 @@
+"""kube-apiserver: Kubernetes REST on etcd, with watches, discovery, OpenAPI and Table output."""

@@ -1,0 +1,235 @@
+"""The apiserver process: watch caches, default namespaces, compaction, and the ASGI app that routes requests."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.exceptions import HTTPException
+from starlette.responses import PlainTextResponse, Response
+
+from common.api import REGISTRY, kinds
+from common.errors import AlreadyExists, ApiError, InternalError, MethodNotAllowed, NotFound
+
+from . import discovery, openapi, storage
+from .handlers import ApiHandlers, json_response, status_response
+from .rest import RestStore, WriteOptions
+from .watchcache import WatchCache
+
+log = logging.getLogger(__name__)
+
+REQUESTS = Counter("apiserver_request_total", "API requests by verb, resource and HTTP code",
+                   ["verb", "resource", "code"])
+LATENCY = Histogram("apiserver_request_duration_seconds", "API request latency by verb and resource",
+                    ["verb", "resource"],
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+
+# Namespaces that exist in every cluster (upstream's system namespaces controller).
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+@dataclass
+class Settings:
+    etcd_servers: list[str]
+    bind_address: str = "127.0.0.1"
+    port: int = 8080
+    compaction_interval_s: float = 300.0
+    watch_cache_size: int = 10_000
+    bookmark_interval_s: float = 30.0
+
+
+class ApiServer:
+    """Owns etcd, the watch caches and the background loops; the ASGI app serves from it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.storage = storage.Storage(settings.etcd_servers)
+        self.caches = {rt: WatchCache(self.storage, rt, capacity=settings.watch_cache_size,
+                                      bookmark_interval_s=settings.bookmark_interval_s) for rt in REGISTRY.all()}
+        self.rest = RestStore(self.storage, self.caches)
+        self.handlers = ApiHandlers(self.rest, self.caches)
+        self.ready = False
+
+    async def run(self, tg: asyncio.TaskGroup) -> None:
+        """Connect, fill the caches and start the background loops in `tg`."""
+        await self.storage.connect()
+        for cache in self.caches.values():
+            tg.create_task(cache.run())
+            tg.create_task(cache.request_bookmarks())
+        await asyncio.gather(*(cache.ready.wait() for cache in self.caches.values()))
+        await self._ensure_system_namespaces()
+        tg.create_task(self._compact_forever())
+        self.ready = True
+        log.info("apiserver ready: %d resources cached, etcd revision %d", len(self.caches),
+                 await self.storage.current_revision())
+
+    async def _ensure_system_namespaces(self) -> None:
+        for name in SYSTEM_NAMESPACES:
+            ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+            try:
+                await self.rest.create(kinds.NAMESPACES, None, ns, WriteOptions())
+            except AlreadyExists:
+                pass
+
+    async def _compact_forever(self) -> None:
+        """Compact etcd to the revision seen one interval ago, as upstream's apiserver does."""
+        previous = None
+        while True:
+            await asyncio.sleep(self.settings.compaction_interval_s)
+            try:
+                current = await self.storage.current_revision()
+                if previous is not None:
+                    await self.storage.compact(previous)
+                    log.info("compacted etcd to revision %d", previous)
+                previous = current
+            except storage.StorageError as exc:
+                log.warning("compaction failed: %s", exc)
+
+
+def create_app(server: ApiServer) -> Any:
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, redirect_slashes=False)
+    _add_error_handlers(app)
+    _add_system_routes(app, server)
+    _add_discovery_routes(app)
+    api_methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+    async def resource(request: Request) -> Response:
+        return await server.handlers.handle(request)
+
+    app.add_api_route("/api/{path:path}", resource, methods=api_methods, include_in_schema=False)
+    app.add_api_route("/apis/{path:path}", resource, methods=api_methods, include_in_schema=False)
+    return MetricsMiddleware(app)
+
+
+def _add_system_routes(app: FastAPI, server: ApiServer) -> None:
+    async def healthz() -> Response:
+        return PlainTextResponse("ok")
+
+    async def readyz() -> Response:
+        if not server.ready:
+            return PlainTextResponse("[-]watch-caches not ready\nreadyz check failed", status_code=503)
+        return PlainTextResponse("ok")
+
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    async def version() -> Response:
+        return json_response(discovery.version_info())
+
+    for path, endpoint in (("/healthz", healthz), ("/livez", healthz), ("/readyz", readyz),
+                           ("/metrics", metrics), ("/version", version)):
+        app.add_api_route(path, endpoint, methods=["GET"], include_in_schema=False)
+        app.add_api_route(path + "/", endpoint, methods=["GET"], include_in_schema=False)
+
+
+def _add_discovery_routes(app: FastAPI) -> None:
+    async def api() -> Response:
+        return json_response(discovery.api_versions())
+
+    async def apis() -> Response:
+        return json_response(discovery.api_group_list())
+
+    async def core_v1() -> Response:
+        return json_response(discovery.resource_list("", "v1"))
+
+    async def group(group: str) -> Response:
+        if not discovery.has_group(group):
+            raise NotFound("the server could not find the requested resource")
+        return json_response(discovery.api_group(group))
+
+    async def group_version(group: str, version: str) -> Response:
+        document = discovery.resource_list(group, version)
+        if document is None:
+            raise NotFound("the server could not find the requested resource")
+        return json_response(document)
+
+    async def openapi_root() -> Response:
+        return json_response(openapi.root())
+
+    async def openapi_group_version(path: str) -> Response:
+        document = openapi.document_for_path(path)
+        if document is None:
+            raise NotFound("the server could not find the requested resource")
+        return json_response(document)
+
+    async def openapi_v2() -> Response:
+        raise NotFound("the server could not find the requested resource (OpenAPI v2 is not served)")
+
+    routes = (("/api", api), ("/apis", apis), ("/api/v1", core_v1), ("/apis/{group}", group),
+              ("/apis/{group}/{version}", group_version), ("/openapi/v3", openapi_root), ("/openapi/v2", openapi_v2))
+    for path, endpoint in routes:
+        app.add_api_route(path, endpoint, methods=["GET"], include_in_schema=False)
+        app.add_api_route(path + "/", endpoint, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/openapi/v3/{path:path}", openapi_group_version, methods=["GET"], include_in_schema=False)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_request: Request, err: ApiError) -> Response:
+        return status_response(err)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, err: HTTPException) -> Response:
+        if err.status_code == 405:
+            return status_response(MethodNotAllowed("the server does not allow this method on the requested "
+                                                    "resource"))
+        return status_response(NotFound("the server could not find the requested resource"))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, err: RequestValidationError) -> Response:
+        return status_response(NotFound("the server could not find the requested resource"))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, err: Exception) -> Response:
+        log.exception("unexpected error serving %s %s", request.method, request.url.path)
+        return status_response(InternalError(f"an error on the server ({type(err).__name__}) has prevented the "
+                                             "request from succeeding"))
+
+
+class MetricsMiddleware:
+    """Counts and times every request by verb, resource and code (pure ASGI: streaming stays streaming)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start, code = time.perf_counter(), [500]
+
+        async def recording_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                code[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            verb, resource = _verb_and_resource(scope)
+            REQUESTS.labels(verb, resource, str(code[0])).inc()
+            if verb != "WATCH":
+                LATENCY.labels(verb, resource).observe(time.perf_counter() - start)
+
+
+def _verb_and_resource(scope: dict[str, Any]) -> tuple[str, str]:
+    parts = [p for p in scope["path"].split("/") if p]
+    if parts[:1] == ["api"]:
+        parts = parts[2:]
+    elif parts[:1] == ["apis"]:
+        parts = parts[3:]
+    else:
+        return scope["method"], "nonresource"
+    if parts[:1] == ["namespaces"] and len(parts) > 2:
+        parts = parts[2:]
+    resource = parts[0] if parts else ""
+    query = scope.get("query_string", b"")
+    verb = "WATCH" if b"watch=true" in query or b"watch=1" in query else scope["method"]
+    if verb == "GET" and len(parts) == 1:
+        verb = "LIST"
+    return verb, resource

@@ -1,0 +1,358 @@
+"""The generic REST store: create, read, update, patch and delete any registered kind against etcd.
+
+Upstream's genericregistry.Store in one place: system metadata, defaulting and
+validation, compare-and-swap updates with retry, the status/spec split of
+subresources, generation, graceful deletion and finalizers.  Objects are plain
+dicts; HTTP concerns live in handlers.py.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from common.api import kinds
+from common.api.registry import ResourceType
+from common.errors import (AlreadyExists, BadRequest, Conflict, Forbidden, Gone, NotFound, ServiceUnavailable,
+                           field_cause, invalid)
+
+from . import defaults, storage, validation
+from .watchcache import WatchCache, decode, dumps
+
+Obj = dict[str, Any]
+Transform = Callable[[Obj], Obj]
+
+# Names generated from generateName: five characters from upstream's alphabet (no vowels, no confusables).
+_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_SYSTEM_FIELDS = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds")
+
+
+def now_rfc3339(offset_s: float = 0) -> str:
+    moment = datetime.now(timezone.utc) + timedelta(seconds=offset_s)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def encode(obj: Obj) -> bytes:
+    """The stored form: resourceVersion is etcd's revision, so it is never stored."""
+    meta = obj.get("metadata") or {}
+    rv = meta.pop("resourceVersion", None)
+    try:
+        return dumps(obj)
+    finally:
+        if rv is not None:
+            meta["resourceVersion"] = rv
+
+
+@dataclass
+class WriteOptions:
+    dry_run: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DeleteOptions:
+    grace_period_seconds: int | None = None
+    propagation_policy: str | None = None  # Orphan, Background, Foreground
+    precondition_uid: str | None = None
+    precondition_rv: str | None = None
+    dry_run: bool = False
+
+
+class RestStore:
+    """CRUD for every kind, over one Storage and the watch caches (for namespace lookups)."""
+
+    def __init__(self, store: storage.Storage, caches: dict[ResourceType, WatchCache]) -> None:
+        self.storage = store
+        self.caches = caches
+
+    # -- reads -------------------------------------------------------------
+
+    async def get(self, rt: ResourceType, namespace: str | None, name: str) -> Obj:
+        kv = await self._etcd(self.storage.get(rt.storage_key(namespace, name)))
+        if kv is None:
+            raise not_found(rt, name)
+        return decode(kv.value, kv.mod_revision)
+
+    async def _get_kv(self, rt: ResourceType, namespace: str | None, name: str) -> storage.KeyValue:
+        kv = await self._etcd(self.storage.get(rt.storage_key(namespace, name)))
+        if kv is None:
+            raise not_found(rt, name)
+        return kv
+
+    # -- create ------------------------------------------------------------
+
+    async def create(self, rt: ResourceType, namespace: str | None, obj: Obj, opts: WriteOptions) -> Obj:
+        meta = obj["metadata"]
+        if meta.get("resourceVersion"):
+            raise BadRequest("resourceVersion should not be set on objects to be created")
+        if rt.namespaced:
+            meta["namespace"] = namespace
+            await self.require_active_namespace(namespace or "")
+        else:
+            meta.pop("namespace", None)
+        generate = not meta.get("name") and bool(meta.get("generateName"))
+        if generate:
+            meta["name"] = generated_name(meta["generateName"])
+        self._prepare_create(rt, obj)
+        if opts.dry_run:
+            return obj
+        for _attempt in range(8 if generate else 1):
+            try:
+                revision = await self._etcd(self.storage.create(rt.storage_key(namespace, meta["name"]), encode(obj)))
+                meta["resourceVersion"] = str(revision)
+                return obj
+            except storage.KeyExists:
+                if generate:
+                    meta["name"] = generated_name(meta["generateName"])
+        raise AlreadyExists(f'{qualified(rt)} "{meta["name"]}" already exists', kind=rt.plural,
+                            name=meta["name"], group=rt.group)
+
+    def _prepare_create(self, rt: ResourceType, obj: Obj) -> None:
+        meta = obj["metadata"]
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = now_rfc3339()
+        for dropped in ("deletionTimestamp", "deletionGracePeriodSeconds", "selfLink", "generation"):
+            meta.pop(dropped, None)
+        if rt.tracks_generation:
+            meta["generation"] = 1
+        if rt.has_status:
+            status = defaults.initial_status(rt, obj)
+            if status is None:
+                obj.pop("status", None)
+            else:
+                obj["status"] = status
+        defaults.apply_defaults(rt, obj)
+        check_valid(rt, obj)
+
+    async def require_active_namespace(self, name: str) -> None:
+        """Namespaced objects need their namespace to exist and not be terminating (NamespaceLifecycle)."""
+        cache = self.caches.get(kinds.NAMESPACES)
+        cached = cache.get(kinds.NAMESPACES.storage_key(None, name)) if cache else None
+        ns = cached.obj if cached else None
+        if ns is None:  # the cache may lag a namespace created a moment ago: ask etcd
+            kv = await self._etcd(self.storage.get(kinds.NAMESPACES.storage_key(None, name)))
+            ns = decode(kv.value, kv.mod_revision) if kv else None
+        if ns is None:
+            raise not_found(kinds.NAMESPACES, name)
+        if ns["metadata"].get("deletionTimestamp") or (ns.get("status") or {}).get("phase") == "Terminating":
+            raise Forbidden(f"unable to create new content in namespace {name} because it is being terminated",
+                            kind="namespaces", name=name,
+                            causes=[{"reason": "NamespaceTerminating", "message": f"namespace {name} is being "
+                                     "terminated", "field": "metadata.namespace"}])
+
+    # -- update ------------------------------------------------------------
+
+    async def update(self, rt: ResourceType, namespace: str | None, name: str, transform: Transform, *,
+                     precondition_rv: str | None = None, subresource: str | None = None,
+                     opts: WriteOptions, create_obj: Obj | None = None) -> tuple[Obj, bool]:
+        """Read-transform-write with compare-and-swap, retrying lost races unless the caller pinned a version.
+
+        `transform` gets a private copy of the current object and returns the desired one.
+        Returns (object, created).  `create_obj` is created when the object is missing
+        and the kind allows create-on-update.
+        """
+        key = rt.storage_key(namespace, name)
+        while True:
+            kv = await self._etcd(self.storage.get(key))
+            if kv is None:
+                if create_obj is not None and rt.allow_create_on_update and subresource is None:
+                    return await self.create(rt, namespace, create_obj, opts), True
+                raise not_found(rt, name)
+            current = decode(kv.value, kv.mod_revision)
+            if precondition_rv and precondition_rv != str(kv.mod_revision):
+                raise conflict(rt, name)
+            desired = transform(copy.deepcopy(current))
+            new = self.prepare_update(rt, desired, current, subresource)
+            if _same(new, current):
+                return current, False
+            if opts.dry_run:
+                return new, False
+            try:
+                return await self._write_update(rt, key, new, kv.mod_revision), False
+            except storage.RevisionMismatch:
+                if precondition_rv:
+                    raise conflict(rt, name) from None
+
+    async def _write_update(self, rt: ResourceType, key: str, new: Obj, mod_revision: int) -> Obj:
+        meta = new["metadata"]
+        if meta.get("deletionTimestamp") and not meta.get("finalizers") and self._deletion_complete(rt, new):
+            revision = await self._etcd_mismatch(self.storage.delete(key, mod_revision))
+        else:
+            revision = await self._etcd_mismatch(self.storage.update(key, encode(new), mod_revision))
+        meta["resourceVersion"] = str(revision)
+        return new
+
+    @staticmethod
+    def _deletion_complete(rt: ResourceType, obj: Obj) -> bool:
+        """With finalizers gone, an object marked for deletion is removed — unless a pod is still terminating."""
+        if rt is kinds.PODS:
+            return obj["metadata"].get("deletionGracePeriodSeconds") == 0
+        if rt is kinds.NAMESPACES:
+            return not (obj.get("spec") or {}).get("finalizers")
+        return True
+
+    def prepare_update(self, rt: ResourceType, desired: Obj, current: Obj, subresource: str | None) -> Obj:
+        meta, old_meta = desired.setdefault("metadata", {}), current["metadata"]
+        for name in ("name", "namespace", *_SYSTEM_FIELDS):
+            if name in old_meta:
+                meta[name] = old_meta[name]
+            else:
+                meta.pop(name, None)
+        meta["resourceVersion"] = old_meta.get("resourceVersion")
+        if subresource == "status":
+            status = desired.get("status")
+            desired = copy.deepcopy(current)
+            desired.pop("status", None)
+            if status is not None:
+                desired["status"] = status
+        elif rt.has_status and subresource not in ("finalize", "binding"):
+            if "status" in current:
+                desired["status"] = current["status"]
+            else:
+                desired.pop("status", None)
+        defaults.apply_defaults(rt, desired)
+        if rt.tracks_generation:
+            generation = old_meta.get("generation") or 1
+            desired["metadata"]["generation"] = generation + (desired.get("spec") != current.get("spec"))
+        _check_finalizers(rt, desired, current)
+        # Binding is the one sanctioned change to an existing pod's spec (nodeName): no update rules apply.
+        check_valid(rt, desired, None if subresource == "binding" else current)
+        return desired
+
+    # -- delete ------------------------------------------------------------
+
+    async def delete(self, rt: ResourceType, namespace: str | None, name: str,
+                     opts: DeleteOptions) -> tuple[Obj, bool]:
+        """Returns (object, deleted now).  Graceful deletion and finalizers leave the object in place."""
+        key = rt.storage_key(namespace, name)
+        while True:
+            kv = await self._get_kv(rt, namespace, name)
+            current = decode(kv.value, kv.mod_revision)
+            _check_preconditions(rt, current, opts)
+            marked = self._mark_for_deletion(rt, current, opts)
+            try:
+                if marked is not None:
+                    if marked == current or opts.dry_run:
+                        return marked, False
+                    return await self._write_update(rt, key, marked, kv.mod_revision), False
+                if opts.dry_run:
+                    return current, True
+                revision = await self._etcd_mismatch(self.storage.delete(key, kv.mod_revision))
+            except storage.RevisionMismatch:
+                continue
+            current["metadata"]["resourceVersion"] = str(revision)
+            return current, True
+
+    def _mark_for_deletion(self, rt: ResourceType, obj: Obj, opts: DeleteOptions) -> Obj | None:
+        """The object with deletionTimestamp set, or None when it can be removed at once."""
+        new = copy.deepcopy(obj)
+        meta = new["metadata"]
+        finalizers = list(meta.get("finalizers") or [])
+        gc_finalizer = {"Orphan": "orphan", "Foreground": "foregroundDeletion"}.get(opts.propagation_policy or "")
+        if gc_finalizer and gc_finalizer not in finalizers and not meta.get("deletionTimestamp"):
+            finalizers.append(gc_finalizer)
+        grace = self._grace_period(rt, obj, opts)
+        if rt is kinds.NAMESPACES:
+            if not finalizers and not (obj.get("spec") or {}).get("finalizers"):
+                return None
+            new.setdefault("status", {})["phase"] = "Terminating"
+        elif not finalizers and grace == 0:
+            return None
+        if finalizers:
+            meta["finalizers"] = finalizers
+        previous_grace = meta.get("deletionGracePeriodSeconds")
+        if not meta.get("deletionTimestamp") or (previous_grace is not None and grace < previous_grace):
+            meta["deletionTimestamp"] = now_rfc3339(grace)
+            meta["deletionGracePeriodSeconds"] = grace
+            if rt.tracks_generation and not obj["metadata"].get("deletionTimestamp"):
+                meta["generation"] = (meta.get("generation") or 1) + 1
+        return new
+
+    @staticmethod
+    def _grace_period(rt: ResourceType, obj: Obj, opts: DeleteOptions) -> int:
+        """Only pods terminate gracefully; unscheduled or finished pods go at once (upstream pod strategy)."""
+        if rt is not kinds.PODS:
+            return 0
+        spec, status = obj.get("spec") or {}, obj.get("status") or {}
+        if not spec.get("nodeName") or status.get("phase") in ("Succeeded", "Failed"):
+            return 0
+        if opts.grace_period_seconds is not None:
+            return max(opts.grace_period_seconds, 0)
+        return int(spec.get("terminationGracePeriodSeconds", 30) or 0)
+
+    # -- etcd error mapping ------------------------------------------------
+
+    @staticmethod
+    async def _etcd(call: Any) -> Any:
+        try:
+            return await call
+        except storage.Compacted as exc:
+            raise Gone(f"too old resource version: {exc}") from exc
+        except storage.Unavailable as exc:
+            raise ServiceUnavailable(f"storage is unavailable: {exc}") from exc
+
+    async def _etcd_mismatch(self, call: Any) -> int:
+        """Like _etcd, but lets RevisionMismatch through for the caller's retry loop."""
+        try:
+            return await self._etcd(call)
+        except storage.KeyNotFound:
+            raise storage.RevisionMismatch(None) from None
+
+
+# -- helpers shared with handlers ----------------------------------------------
+
+def qualified(rt: ResourceType) -> str:
+    """`pods`, `deployments.apps`: how upstream names a resource in messages."""
+    return f"{rt.plural}.{rt.group}" if rt.group else rt.plural
+
+
+def not_found(rt: ResourceType, name: str) -> NotFound:
+    return NotFound(f'{qualified(rt)} "{name}" not found', kind=rt.plural, name=name, group=rt.group)
+
+
+def conflict(rt: ResourceType, name: str) -> Conflict:
+    return Conflict(f'Operation cannot be fulfilled on {qualified(rt)} "{name}": the object has been modified; '
+                    "please apply your changes to the latest version and try again",
+                    kind=rt.plural, name=name, group=rt.group)
+
+
+def generated_name(prefix: str) -> str:
+    return prefix + "".join(random.choice(_NAME_ALPHABET) for _ in range(5))
+
+
+def check_valid(rt: ResourceType, obj: Obj, old: Obj | None = None) -> None:
+    causes = validation.validate(rt, obj, old)
+    if causes:
+        raise invalid(rt.kind, (obj.get("metadata") or {}).get("name", ""), causes, rt.group)
+
+
+def _same(new: Obj, current: Obj) -> bool:
+    """An update that changes nothing is not written (resourceVersion stays), as upstream."""
+    return new == current
+
+
+def _check_finalizers(rt: ResourceType, new: Obj, old: Obj) -> None:
+    if not old["metadata"].get("deletionTimestamp"):
+        return
+    added = set(new["metadata"].get("finalizers") or []) - set(old["metadata"].get("finalizers") or [])
+    if added:
+        raise invalid(rt.kind, old["metadata"]["name"], [field_cause(
+            "metadata.finalizers", f"Forbidden: no new finalizers can be added if the object is being deleted, "
+            f"found new finalizers {json.dumps(sorted(added))}", "FieldValueForbidden")], rt.group)
+
+
+def _check_preconditions(rt: ResourceType, obj: Obj, opts: DeleteOptions) -> None:
+    meta = obj["metadata"]
+    if opts.precondition_uid and opts.precondition_uid != meta.get("uid"):
+        raise Conflict(f"Precondition failed: UID in precondition: {opts.precondition_uid}, "
+                       f"UID in object meta: {meta.get('uid')}", kind=rt.plural, name=meta["name"])
+    if opts.precondition_rv and opts.precondition_rv != meta.get("resourceVersion"):
+        raise Conflict(f"Precondition failed: ResourceVersion in precondition: {opts.precondition_rv}, "
+                       f"ResourceVersion in object meta: {meta.get('resourceVersion')}",
+                       kind=rt.plural, name=meta["name"])
+

@@ -1,0 +1,314 @@
+"""The watch cache: one etcd watch per resource, fanned out to every HTTP watcher, and serving LISTs.
+
+Like upstream's cacher: the cache lists the resource once, then follows one
+etcd watch stream.  It keeps every object (decoded once, serialised once) and a
+window of recent events, so a LIST is a join of cached bytes and a watch from a
+recent resourceVersion is a replay of the window.  Freshness for consistent
+reads comes from etcd progress notifications: a LIST first learns etcd's
+current revision, then waits until the cache has seen everything up to it.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import Counter, Gauge
+
+from common.api.registry import ResourceType
+
+from . import storage
+
+log = logging.getLogger(__name__)
+
+WATCHERS = Gauge("apiserver_registered_watchers", "HTTP watchers registered per resource", ["resource"])
+EVENTS = Counter("apiserver_watch_events_total", "watch events sent to HTTP watchers", ["resource"])
+TERMINATED = Counter("apiserver_terminated_watchers_total", "watchers closed for falling too far behind",
+                     ["resource"])
+
+
+def dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def decode(value: bytes, revision: int) -> dict[str, Any]:
+    """A stored value as an API object: resourceVersion is the etcd revision, never stored."""
+    obj = json.loads(value)
+    obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
+    return obj
+
+
+class CachedObject:
+    """One object as of one revision, parsed once and serialised at most once."""
+    __slots__ = ("key", "obj", "revision", "_json")
+
+    def __init__(self, key: str, obj: dict[str, Any], revision: int) -> None:
+        self.key, self.obj, self.revision = key, obj, revision
+        self._json: bytes | None = None
+
+    @classmethod
+    def from_value(cls, key: str, value: bytes, revision: int) -> "CachedObject":
+        return cls(key, decode(value, revision), revision)
+
+    def json(self) -> bytes:
+        if self._json is None:
+            self._json = dumps(self.obj)
+        return self._json
+
+
+class WatchEvent:
+    """A change as etcd reported it; each watcher sees it as ADDED, MODIFIED or DELETED."""
+    __slots__ = ("type", "obj", "prev", "revision", "_lines")
+
+    def __init__(self, type_: str, obj: CachedObject, prev: CachedObject | None, revision: int) -> None:
+        self.type, self.obj, self.prev, self.revision = type_, obj, prev, revision
+        self._lines: dict[str, bytes] = {}
+
+    def line(self, type_: str) -> bytes:
+        """The newline-terminated JSON watch event, encoded once for all watchers."""
+        line = self._lines.get(type_)
+        if line is None:
+            line = b'{"type":"' + type_.encode() + b'","object":' + self.obj.json() + b"}\n"
+            self._lines[type_] = line
+        return line
+
+
+@dataclass(frozen=True)
+class Filter:
+    """What one LIST or WATCH selects: a namespace key prefix plus label and field predicates."""
+    key_prefix: str
+    labels: Callable[[dict[str, str]], bool] = lambda _labels: True
+    fields: Callable[[dict[str, Any]], bool] = lambda _obj: True
+    selective: bool = False  # any label/field requirement at all
+
+    def matches(self, cached: CachedObject) -> bool:
+        if not cached.key.startswith(self.key_prefix):
+            return False
+        if not self.selective:
+            return True
+        obj = cached.obj
+        return self.labels((obj.get("metadata") or {}).get("labels") or {}) and self.fields(obj)
+
+
+# An item in a watcher's queue: (event type, event) or ("BOOKMARK", revision) or (CLOSE, reason).
+CLOSE = "CLOSE"
+
+
+@dataclass(eq=False)
+class Watcher:
+    filter: Filter
+    min_revision: int  # events at or below this revision were already seen by the client
+    bookmarks: bool
+    queue: asyncio.Queue[tuple[str, Any]] = field(default_factory=lambda: asyncio.Queue(maxsize=20_000))
+
+    def offer(self, event: WatchEvent) -> bool:
+        """Queue the event as this watcher sees it; False if the watcher has fallen too far behind."""
+        if event.revision <= self.min_revision:
+            return True
+        type_ = _type_for(self.filter, event)
+        if type_ is None:
+            return True
+        try:
+            self.queue.put_nowait((type_, event))
+        except asyncio.QueueFull:
+            return False
+        return True
+
+    def close(self, reason: str) -> None:
+        # Make room so the close is always delivered, even to a watcher that fell behind.
+        while self.queue.full():
+            self.queue.get_nowait()
+        self.queue.put_nowait((CLOSE, reason))
+
+
+def _type_for(flt: Filter, event: WatchEvent) -> str | None:
+    """An object entering a watcher's selection is ADDED to it, one leaving is DELETED."""
+    if event.type == "DELETED":
+        return "DELETED" if flt.matches(event.obj) else None
+    now = flt.matches(event.obj)
+    before = event.prev is not None and flt.matches(event.prev)
+    if now and before:
+        return "MODIFIED"
+    if now:
+        return "ADDED"
+    if before:
+        return "DELETED"
+    return None
+
+
+class TooOld(Exception):
+    """The requested revision is older than the event window."""
+
+
+class WatchCache:
+    def __init__(self, store: storage.Storage, rt: ResourceType, *, capacity: int = 10_000,
+                 bookmark_interval_s: float = 30.0) -> None:
+        self.store, self.rt = store, rt
+        self.objects: dict[str, CachedObject] = {}
+        self.events: deque[WatchEvent] = deque()
+        self.capacity = capacity
+        self.revision = 0  # every event up to here has been applied and dispatched
+        self.window_start = 0  # every event after this revision is in self.events
+        self.watchers: set[Watcher] = set()
+        self.ready = asyncio.Event()
+        self.bookmark_interval_s = bookmark_interval_s
+        self._progress = asyncio.Event()  # replaced after each set: wakes everyone waiting for progress
+        self._progress_requested_at = 0.0
+        self._stream: storage.WatchStream | None = None
+
+    # -- running -------------------------------------------------------------
+
+    async def run(self) -> None:
+        """List, then follow the etcd watch; re-watch on a broken stream, re-list when compacted."""
+        backoff = 0.1
+        while True:
+            try:
+                if not self.ready.is_set():
+                    await self._relist()
+                await self._follow()
+            except storage.Compacted:
+                log.warning("%s: watch window compacted; re-listing", self.rt.plural)
+                self.ready.clear()
+            except storage.StorageError as exc:
+                log.warning("%s: etcd watch failed (%s); retrying in %.1fs", self.rt.plural, exc, backoff)
+                await asyncio.sleep(backoff * (1 + random.random() / 2))
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = 0.1
+
+    async def _relist(self) -> None:
+        items, revision = await self._list_all()
+        self.objects = {kv.key: CachedObject.from_value(kv.key, kv.value, kv.mod_revision) for kv in items}
+        self.events.clear()
+        self.revision = self.window_start = revision
+        for watcher in list(self.watchers):  # they re-watch and learn what changed (or get 410)
+            watcher.close("the watch cache was re-listed")
+        self.watchers.clear()
+        self.ready.set()
+
+    async def _list_all(self) -> tuple[list[storage.KeyValue], int]:
+        items: list[storage.KeyValue] = []
+        start, revision = None, 0
+        while True:
+            page = await self.store.list(self.rt.storage_prefix, start_key=start, limit=5000, revision=revision)
+            revision = page.revision
+            items.extend(page.items)
+            if not page.more:
+                return items, revision
+            start = page.items[-1].key + "\0"
+
+    async def _follow(self) -> None:
+        self._stream = await self.store.watch(self.rt.storage_prefix, self.revision + 1)
+        try:
+            async for batch in self._stream:
+                self._apply(batch)
+        finally:
+            self._stream.close()
+            self._stream = None
+
+    def _apply(self, batch: storage.WatchBatch) -> None:
+        for change in batch.events:
+            self._dispatch(self._to_event(change))
+        if batch.revision > self.revision:
+            self.revision = batch.revision
+        self._notify_progress()
+
+    def _to_event(self, change: storage.Event) -> WatchEvent:
+        prev = self.objects.get(change.key)
+        if change.type == "DELETE":
+            self.objects.pop(change.key, None)
+            gone = CachedObject.from_value(change.key, change.value, change.revision)
+            return WatchEvent("DELETED", gone, prev, change.revision)
+        obj = CachedObject.from_value(change.key, change.value, change.revision)
+        self.objects[change.key] = obj
+        return WatchEvent("ADDED" if prev is None else "MODIFIED", obj, prev, change.revision)
+
+    def _dispatch(self, event: WatchEvent) -> None:
+        self.events.append(event)
+        if len(self.events) > self.capacity:
+            self.window_start = self.events.popleft().revision
+        self.revision = event.revision
+        for watcher in list(self.watchers):
+            if not watcher.offer(event):
+                TERMINATED.labels(self.rt.plural).inc()
+                self.remove_watcher(watcher)
+                watcher.close("the watcher fell too far behind")
+
+    def _notify_progress(self) -> None:
+        self._progress.set()
+        self._progress = asyncio.Event()
+
+    async def wait_fresh(self, revision: int, timeout_s: float = 3.0) -> bool:
+        """Wait until the cache has applied everything up to `revision` (a consistent read)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        try:
+            await asyncio.wait_for(self.ready.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        while self.revision < revision:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            self._request_progress()
+            try:
+                await asyncio.wait_for(self._progress.wait(), min(0.2, remaining))
+            except TimeoutError:
+                pass
+        return True
+
+    def _request_progress(self) -> None:
+        """Ask etcd for a progress notification, at most one outstanding per 50 ms."""
+        now = asyncio.get_running_loop().time()
+        if self._stream is not None and now - self._progress_requested_at > 0.05:
+            self._progress_requested_at = now
+            self._stream.request_progress()
+
+    async def request_bookmarks(self) -> None:
+        """Periodically tell bookmark-wanting watchers how far they are up to date."""
+        while True:
+            await asyncio.sleep(self.bookmark_interval_s)
+            if self._stream is not None and any(w.bookmarks for w in self.watchers):
+                await self.wait_fresh(await self.store.current_revision(), timeout_s=1.0)
+                for watcher in list(self.watchers):
+                    if watcher.bookmarks:
+                        self._offer_bookmark(watcher)
+
+    def _offer_bookmark(self, watcher: Watcher) -> None:
+        try:
+            watcher.queue.put_nowait(("BOOKMARK", self.revision))
+        except asyncio.QueueFull:
+            pass  # a watcher that far behind needs no bookmark
+
+    # -- reading -------------------------------------------------------------
+
+    def snapshot(self, flt: Filter) -> list[CachedObject]:
+        """Matching objects in key order, as of self.revision."""
+        return [obj for key, obj in sorted(self.objects.items()) if flt.matches(obj)]
+
+    def get(self, key: str) -> CachedObject | None:
+        return self.objects.get(key)
+
+    def add_watcher(self, flt: Filter, *, since: int | None, bookmarks: bool) -> tuple[Watcher, Iterator[WatchEvent]]:
+        """Register a watcher; returns it with the buffered events it must see first.
+
+        `since` None means "from now" (the caller sends the initial state itself).
+        Raises TooOld when `since` is older than the event window.
+        """
+        if since is not None and since < self.window_start:
+            raise TooOld()
+        start = self.revision if since is None else since
+        watcher = Watcher(flt, min_revision=max(start, self.revision), bookmarks=bookmarks)
+        replay = (e for e in list(self.events) if e.revision > start)
+        self.watchers.add(watcher)
+        WATCHERS.labels(self.rt.plural).set(len(self.watchers))
+        return watcher, replay
+
+    def remove_watcher(self, watcher: Watcher) -> None:
+        self.watchers.discard(watcher)
+        WATCHERS.labels(self.rt.plural).set(len(self.watchers))

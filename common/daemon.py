@@ -1,0 +1,42 @@
+"""What every kubelab daemon shares at start-up: flags with environment fallbacks, logging, durations."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """Go-style durations as upstream flags take them: `300ms`, `10s`, `5m`, `1h30m`; a bare number is seconds."""
+    text = text.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (use e.g. 300ms, 10s, 5m, 1h)")
+    return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+def env_default(flag: str, default: str | None = None) -> str | None:
+    """`--etcd-servers` falls back to $KUBELAB_ETCD_SERVERS, and so on for every flag."""
+    name = "KUBELAB_" + flag.lstrip("-").upper().replace("-", "_")
+    return os.environ.get(name, default)
+
+
+def add_logging_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-v", "--v", dest="verbosity", type=int, default=int(env_default("--v", "0") or 0),
+                        help="log verbosity: 0 info, 1+ debug (env KUBELAB_V)")
+
+
+def setup_logging(component: str, verbosity: int = 0) -> None:
+    """Structured one-line logs on stderr: time, level, component, logger, message."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbosity > 0 else logging.INFO, stream=sys.stderr,
+        format=f"%(asctime)s %(levelname)s {component} %(name)s: %(message)s")
+    for noisy in ("uvicorn.access", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
