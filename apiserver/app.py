@@ -68,6 +68,12 @@ class ApiServer:
         log.info("apiserver ready: %d resources cached, etcd revision %d", len(self.caches),
                  await self.storage.current_revision())
 
+    def close_watches(self) -> None:
+        for cache in self.caches.values():
+            for watcher in list(cache.watchers):
+                cache.remove_watcher(watcher)
+                watcher.close("the apiserver is shutting down")
+
     async def _ensure_system_namespaces(self) -> None:
         for name in SYSTEM_NAMESPACES:
             ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}

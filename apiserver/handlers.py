@@ -27,7 +27,7 @@ from common.errors import (ApiError, BadRequest, Conflict, Gone, Invalid, Method
                            RequestEntityTooLarge, ServiceUnavailable, UnsupportedMediaType, field_cause, invalid)
 
 from . import patch as patches
-from . import requestinfo, storage, tables
+from . import protobuf, requestinfo, storage, tables
 from .rest import DeleteOptions, Obj, RestStore, WriteOptions, conflict, now_rfc3339
 from .watchcache import CLOSE, CachedObject, Filter, TooOld, WatchCache, WatchEvent, _type_for, dumps
 
@@ -474,11 +474,8 @@ async def read_object(request: Request, rt: ResourceType, opts: WriteOptions,
         data = _load_json(body, strict=validation_mode == "Strict", rt=rt)
     elif content_type in ("application/yaml", "application/x-yaml", "text/yaml"):
         data = _load_yaml_object(body)
-    elif content_type == "application/vnd.kubernetes.protobuf":
-        raise UnsupportedMediaType(
-            "the body of the request was in an unknown format - accepted media types include: application/json, "
-            "application/yaml (protobuf bodies are not supported: use `kubectl create ... --dry-run=client -o "
-            "yaml | kubectl apply -f -`)")
+    elif content_type == protobuf.MEDIA_TYPE:
+        data = protobuf.decode_body(body, expected or (rt.api_version, rt.kind))
     else:
         raise UnsupportedMediaType(f"the body of the request was in an unknown format - accepted media types "
                                    f"include: application/json, application/yaml; got {content_type!r}")

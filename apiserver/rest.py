@@ -215,6 +215,8 @@ class RestStore:
                 desired["status"] = current["status"]
             else:
                 desired.pop("status", None)
+        if rt is kinds.SERVICES and subresource is None:
+            defaults.preserve_service_allocations(desired, current)
         defaults.apply_defaults(rt, desired)
         if rt.tracks_generation:
             generation = old_meta.get("generation") or 1

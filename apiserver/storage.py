@@ -139,7 +139,8 @@ class Storage:
                                    limit=limit, revision=revision)
         resp = await self._call("list", self._kv.Range, request)
         items = [_kv(kv) for kv in resp.kvs]
-        return ListResult(items, resp.header.revision, resp.more, max(resp.count - len(items), 0))
+        # etcd's header carries its current revision even for a read at an older one.
+        return ListResult(items, revision or resp.header.revision, resp.more, max(resp.count - len(items), 0))
 
     # -- writes ------------------------------------------------------------
 

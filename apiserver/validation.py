@@ -236,10 +236,6 @@ def name_is_dns1035_label(name: str, prefix: bool = False) -> list[str]:
     return is_dns1035_label(_mask_trailing_dash(name) if prefix else name)
 
 
-def name_is_path_segment(name: str, prefix: bool = False) -> list[str]:
-    return is_valid_path_segment_name(name)
-
-
 NameCheck = Callable[[str, bool], list[str]]
 
 # --------------------------------------------------------------------------------------------------
@@ -856,10 +852,6 @@ def _label_selector(e: Causes, selector: Any, path: str) -> None:
 def _label_name(e: Causes, key: str, path: str) -> None:
     for msg in is_qualified_name(key):
         e.invalid(path, key, msg)
-
-
-def _selector_go_value(selector: Any) -> Raw | Any:
-    return Raw("nil") if selector is None else selector
 
 
 # --------------------------------------------------------------------------------------------------

@@ -236,7 +236,7 @@ async def watch(port: int, namespace: str, prefix: str, watchers: int, per_s: fl
 
     async def create(i: int) -> None:
         name = f"{prefix}{i:06d}"
-        conn = writers.pop()
+        conn = writers.pop() if writers else await Conn.open(port)
         sent[name] = time.perf_counter()
         status, _ = await conn.request(create_request(namespace, name))
         answered[name] = time.perf_counter()

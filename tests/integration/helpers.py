@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -47,14 +48,14 @@ def cause_fields(status: dict[str, Any]) -> list[str]:
 
 
 def watch_lines(http: httpx.Client, path: str, *, count: int, timeout: float = 15.0,
-                **params: Any) -> list[dict[str, Any]]:
-    """Read `count` events from a watch stream (then hang up)."""
+                until: Callable[[dict[str, Any]], bool] | None = None, **params: Any) -> list[dict[str, Any]]:
+    """Read at least `count` events from a watch stream, and on until one satisfies `until` (then hang up)."""
     events: list[dict[str, Any]] = []
     with http.stream("GET", path, params={"watch": "true", **params}, timeout=timeout) as resp:
         assert resp.status_code == 200, resp.read()
         for line in resp.iter_lines():
             if line:
                 events.append(json.loads(line))
-            if len(events) >= count:
+            if len(events) >= count and (until is None or until(events[-1])):
                 break
     return events

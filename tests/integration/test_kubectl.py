@@ -126,6 +126,15 @@ class Stream:
             raise AssertionError(f"kubectl still running after {timeout}s: stdout {self.seen}, "
                                  f"stderr {self.err_seen[-20:]}") from None
 
+    def remaining(self) -> list[str]:
+        """The stdout lines not read yet, once the process has ended."""
+        lines = []
+        while (line := self.lines.get(timeout=10)) is not None:
+            self.seen.append(line)
+            lines.append(line)
+        self.lines.put(None)
+        return lines
+
     def stderr(self) -> str:
         """Everything on stderr once the process has ended."""
         while True:
@@ -446,6 +455,38 @@ def test_apply_server_side(kubectl: Kubectl, http: httpx.Client, tmp_path: Path)
     assert server["metadata"]["generation"] == 2
 
 
+def test_apply_server_side_removes_fields_dropped_from_the_manifest(kubectl: Kubectl, http: httpx.Client,
+                                                                    tmp_path: Path) -> None:
+    """Server-side apply owns the fields a manager applied: applying again without one removes it (upstream)."""
+    manifest = configmap("owned", {"one": "1", "two": "2"})
+    path = write_manifest(tmp_path / "cm.yaml", manifest)
+    kubectl.ok("apply", "--server-side", "-f", path)
+    del manifest["data"]["two"]
+    write_manifest(tmp_path / "cm.yaml", manifest)
+    assert kubectl.ok("apply", "--server-side", "-f", path).strip() == "configmap/owned serverside-applied"
+    assert get_obj(http, f"/api/v1/namespaces/{kubectl.namespace}/configmaps/owned")["data"] == {"one": "1"}
+
+
+def test_apply_dry_run_server_changes_nothing(kubectl: Kubectl, http: httpx.Client, tmp_path: Path) -> None:
+    manifest = deployment("dry", replicas=1)
+    path = write_manifest(tmp_path / "d.yaml", manifest)
+    assert kubectl.ok("apply", "--dry-run=server", "-f", path).strip() == \
+        "deployment.apps/dry created (server dry run)"
+    assert http.get(deploy_path(kubectl.namespace, "dry")).status_code == 404
+    kubectl.ok("apply", "-f", path)
+    before = get_obj(http, deploy_path(kubectl.namespace, "dry"))
+    manifest["spec"]["replicas"] = 7
+    write_manifest(tmp_path / "d.yaml", manifest)
+    assert kubectl.ok("apply", "--dry-run=server", "-f", path).strip() == \
+        "deployment.apps/dry configured (server dry run)"
+    after = get_obj(http, deploy_path(kubectl.namespace, "dry"))
+    assert after["spec"]["replicas"] == 1
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    diff = kubectl.run("diff", "-f", path)
+    assert diff.returncode == 1, diff.stderr  # 1 = differences found
+    assert re.search(r"^-  replicas: 1$", diff.stdout, re.M) and re.search(r"^\+  replicas: 7$", diff.stdout, re.M)
+
+
 def test_create_from_file_and_duplicate(kubectl: Kubectl, http: httpx.Client, tmp_path: Path) -> None:
     path = write_manifest(tmp_path / "pod.yaml", pod("once"))
     assert kubectl.ok("create", "-f", path).strip() == "pod/once created"
@@ -489,9 +530,12 @@ def test_apply_of_an_unknown_field_to_an_existing_object_is_refused(kubectl: Kub
     kubectl.ok("apply", "-f", path)
     manifest["spec"]["template"]["spec"]["containers"][0]["imagePolicy"] = "Always"
     write_manifest(tmp_path / "d.yaml", manifest)
+    before = get_obj(http, deploy_path(kubectl.namespace, "strict"))
     err = kubectl.fails("apply", "-f", path)
     assert "Error from server (BadRequest)" in err
-    assert 'unknown field "spec.template.spec.containers[0].imagePolicy"' in err
+    assert 'strict decoding error: unknown field "spec.template.spec.containers[0].imagePolicy"' in err
+    after = get_obj(http, deploy_path(kubectl.namespace, "strict"))
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
 
 
 # -- generator subcommands (protobuf request bodies) ---------------------------------
@@ -558,7 +602,7 @@ def test_delete_waits_for_finalizers_then_returns(kubectl: Kubectl, http: httpx.
     out = kubectl.ok("patch", "pod", "held", "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
     assert out.strip() == "pod/held patched"
     assert deleting.wait(20) == 0, deleting.stderr()
-    assert deleting.next_line() == deleted_message(kubectl, "pod", "held")
+    assert deleting.remaining() == [deleted_message(kubectl, "pod", "held")]
     assert http.get(pods_path(kubectl.namespace, "held")).status_code == 404
 
 
@@ -587,7 +631,7 @@ def test_wait_for_delete(kubectl: Kubectl, http: httpx.Client, streams: list[Str
                       headers={"Content-Type": "application/merge-patch+json"})
     assert resp.status_code == 200, resp.text
     assert waiting.wait(25) == 0, waiting.stderr()
-    assert waiting.next_line() == "pod/held condition met"
+    assert waiting.remaining() == ["pod/held condition met"]
 
 
 def test_wait_for_delete_times_out_while_finalizer_stays(kubectl: Kubectl) -> None:
@@ -615,7 +659,7 @@ def test_wait_for_condition_set_through_status_subresource(kubectl: Kubectl, htt
     resp = http.put(deploy_path(kubectl.namespace, "ready-web") + "/status", json=current)
     assert resp.status_code == 200, resp.text
     assert waiting.wait(25) == 0, waiting.stderr()
-    assert waiting.next_line() == "deployment.apps/ready-web condition met"
+    assert waiting.remaining() == ["deployment.apps/ready-web condition met"]
     # already true: returns at once
     assert kubectl.ok("wait", "--for=condition=Available=True", "deploy/ready-web", "--timeout=5s").strip() == \
         "deployment.apps/ready-web condition met"
@@ -632,9 +676,23 @@ def test_wait_for_jsonpath_on_pod_phase(kubectl: Kubectl, http: httpx.Client, st
                       headers={"Content-Type": "application/merge-patch+json"})
     assert resp.status_code == 200, resp.text
     assert waiting.wait(25) == 0, waiting.stderr()
-    assert waiting.next_line() == "pod/runner condition met"
+    assert waiting.remaining() == ["pod/runner condition met"]
     result = kubectl.run("wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/runner", "--timeout=1s")
     assert result.returncode != 0 and "timed out waiting for the condition" in result.stderr
+
+
+def test_rollout_status_waits_for_the_rollout(kubectl: Kubectl, http: httpx.Client, streams: list[Stream]) -> None:
+    kubectl.apply_yaml(deployment("roll", replicas=2))
+    rollout = kubectl.start("rollout", "status", "deploy/roll", "--timeout=20s", "-v=6")
+    streams.append(rollout)
+    watching(rollout, kubectl)
+    current = get_obj(http, deploy_path(kubectl.namespace, "roll"))
+    current["status"] = {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 2,
+                         "availableReplicas": 2}
+    resp = http.put(deploy_path(kubectl.namespace, "roll") + "/status", json=current)
+    assert resp.status_code == 200, resp.text
+    assert rollout.wait(25) == 0, rollout.stderr()
+    assert rollout.remaining()[-1] == 'deployment "roll" successfully rolled out'
 
 
 # -- discovery ------------------------------------------------------------------------
@@ -733,6 +791,32 @@ def test_describe_deployment(kubectl: Kubectl) -> None:
     assert re.search(r"Containers:\n   web:\n    Image:\s+nginx:1\.25\n    Port:\s+80/TCP\n", out), out
     assert re.search(r"Environment:\n\s+MODE:\s+prod", out), out
     assert re.search(r"   sidecar:\n    Image:\s+busybox:1\.36\n", out), out
+
+
+def test_describe_pod_shows_its_events(kubectl: Kubectl, http: httpx.Client) -> None:
+    """describe asks for events by involvedObject.name/namespace/uid field selectors."""
+    kubectl.apply_yaml(pod("described"), pod("bystander"))
+    uid = get_obj(http, pods_path(kubectl.namespace, "described"))["metadata"]["uid"]
+    for name, target, target_uid, message in (("e1", "described", uid, "Successfully assigned it to node-1"),
+                                              ("e2", "bystander", "other", "Not about the described pod")):
+        event = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": name},
+                 "involvedObject": {"kind": "Pod", "apiVersion": "v1", "namespace": kubectl.namespace,
+                                    "name": target, "uid": target_uid},
+                 "reason": "Scheduled", "message": message, "type": "Normal",
+                 "source": {"component": "default-scheduler"}, "count": 1,
+                 "firstTimestamp": "2025-01-01T00:00:00Z", "lastTimestamp": "2025-01-01T00:00:00Z"}
+        resp = http.post(f"/api/v1/namespaces/{kubectl.namespace}/events", json=event)
+        assert resp.status_code == 201, resp.text
+    out = kubectl.ok("describe", "pod", "described")
+    fields = describe_fields(out)
+    assert fields["Name"] == "described" and fields["Status"] == "Pending" and fields["QoS Class"] == "BestEffort"
+    assert fields["Node"] == "<none>" and fields["Labels"] == "app=web"
+    assert re.search(r"Containers:\n  main:\n    Image:\s+busybox:1\.36\n", out), out
+    assert re.search(r"Normal\s+Scheduled\s+\S+\s+default-scheduler\s+Successfully assigned it to node-1", out), out
+    assert "Not about the described pod" not in out
+    rows = table_rows(kubectl.ok("get", "events"))
+    assert rows[0] == ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    assert {r[3] for r in rows[1:]} == {"pod/described", "pod/bystander"}
 
 
 # -- label, annotate, scale, set image, patch ------------------------------------------------
