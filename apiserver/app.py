@@ -41,6 +41,7 @@ class Settings:
     compaction_interval_s: float = 300.0
     watch_cache_size: int = 10_000
     bookmark_interval_s: float = 30.0
+    event_ttl_s: float = 3600.0
 
 
 class ApiServer:
@@ -51,7 +52,7 @@ class ApiServer:
         self.storage = storage.Storage(settings.etcd_servers)
         self.caches = {rt: WatchCache(self.storage, rt, capacity=settings.watch_cache_size,
                                       bookmark_interval_s=settings.bookmark_interval_s) for rt in REGISTRY.all()}
-        self.rest = RestStore(self.storage, self.caches)
+        self.rest = RestStore(self.storage, self.caches, ttls={kinds.EVENTS: int(settings.event_ttl_s)})
         self.handlers = ApiHandlers(self.rest, self.caches)
         self.ready = False
 
@@ -63,7 +64,8 @@ class ApiServer:
             tg.create_task(cache.request_bookmarks())
         await asyncio.gather(*(cache.ready.wait() for cache in self.caches.values()))
         await self._ensure_system_namespaces()
-        tg.create_task(self._compact_forever())
+        if self.settings.compaction_interval_s > 0:
+            tg.create_task(self._compact_forever())
         self.ready = True
         log.info("apiserver ready: %d resources cached, etcd revision %d", len(self.caches),
                  await self.storage.current_revision())

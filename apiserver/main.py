@@ -33,15 +33,17 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     p.add_argument("--watch-bookmark-interval", type=parse_duration,
                    default=env_default("--watch-bookmark-interval", "30s"),
                    help="how often watchers that allow bookmarks receive one")
+    p.add_argument("--event-ttl", type=parse_duration, default=env_default("--event-ttl", "1h"),
+                   help="how long events are kept, e.g. 1h (env KUBELAB_EVENT_TTL)")
     add_logging_flags(p)
     args = p.parse_args(argv)
     setup_logging("apiserver", args.verbosity)
-    interval = args.etcd_compaction_interval
     return Settings(etcd_servers=[s.strip() for s in args.etcd_servers.split(",") if s.strip()],
                     bind_address=args.bind_address, port=args.port,
-                    compaction_interval_s=parse_duration(interval) if isinstance(interval, str) else interval,
+                    compaction_interval_s=_seconds(args.etcd_compaction_interval),
                     watch_cache_size=args.watch_cache_size,
-                    bookmark_interval_s=_seconds(args.watch_bookmark_interval))
+                    bookmark_interval_s=_seconds(args.watch_bookmark_interval),
+                    event_ttl_s=_seconds(args.event_ttl))
 
 
 def _seconds(value: float | str) -> float:

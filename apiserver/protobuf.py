@@ -258,10 +258,7 @@ def _decode_object(api_version: str, kind: str, raw: bytes) -> dict[str, Any]:
     if root is None:
         raise _Malformed(f'no kind "{kind}" is registered for version "{api_version}"')
     message = _parse(_message_class(root), raw, kind)
-    try:
-        return {"kind": kind, "apiVersion": api_version, **_struct_json(root, message)}
-    except UnicodeDecodeError:  # only map keys: a Go map key could hold it, but no valid object has one
-        raise _Malformed("a map key is not valid UTF-8") from None
+    return {"kind": kind, "apiVersion": api_version, **_struct_json(root, message)}
 
 
 def _struct_json(node: Node, message: Message) -> dict[str, Any]:
@@ -281,15 +278,23 @@ def _field_json(node: Node, message: Message, name: str) -> Any:
         items = getattr(message, name)
         return [_value_json(node.item, item) for item in items] if items else _OMITTED
     if node.kind == Kind.MAP:
-        entries = getattr(message, name)
-        # encoding/json writes map keys sorted.
-        return {key: _value_json(node.value, entries[key]) for key in sorted(entries)} if entries else _OMITTED
+        return _map_json(node, getattr(message, name))
     if node.kind in _SCALAR_TYPES or node.kind == Kind.INTEGER:
         return _scalar_field_json(node, message, name)
     if not message.HasField(name):
         return _OMITTED
     value = _value_json(node, getattr(message, name))
     return _OMITTED if value is None else value
+
+
+def _map_json(node: Node, entries: Any) -> Any:
+    if not entries:
+        return _OMITTED
+    keys = list(entries)
+    # The library hands over a key that is not UTF-8 as bytes, and then cannot look it up.
+    if not all(isinstance(key, str) for key in keys):
+        raise _Malformed("a map key is not valid UTF-8")
+    return {key: _value_json(node.value, entries[key]) for key in sorted(keys)}  # encoding/json sorts keys
 
 
 def _scalar_field_json(node: Node, message: Message, name: str) -> Any:

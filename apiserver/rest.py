@@ -66,9 +66,11 @@ class DeleteOptions:
 class RestStore:
     """CRUD for every kind, over one Storage and the watch caches (for namespace lookups)."""
 
-    def __init__(self, store: storage.Storage, caches: dict[ResourceType, WatchCache]) -> None:
+    def __init__(self, store: storage.Storage, caches: dict[ResourceType, WatchCache],
+                 ttls: dict[ResourceType, int] | None = None) -> None:
         self.storage = store
         self.caches = caches
+        self.ttls = ttls or {}  # kinds whose objects expire (events: --event-ttl)
 
     # -- reads -------------------------------------------------------------
 
@@ -103,7 +105,8 @@ class RestStore:
             return obj
         for _attempt in range(8 if generate else 1):
             try:
-                revision = await self._etcd(self.storage.create(rt.storage_key(namespace, meta["name"]), encode(obj)))
+                key = rt.storage_key(namespace, meta["name"])
+                revision = await self._etcd(self.storage.create(key, encode(obj), self.ttls.get(rt, 0)))
                 meta["resourceVersion"] = str(revision)
                 return obj
             except storage.KeyExists:
@@ -183,7 +186,8 @@ class RestStore:
         if meta.get("deletionTimestamp") and not meta.get("finalizers") and self._deletion_complete(rt, new):
             revision = await self._etcd_mismatch(self.storage.delete(key, mod_revision))
         else:
-            revision = await self._etcd_mismatch(self.storage.update(key, encode(new), mod_revision))
+            revision = await self._etcd_mismatch(self.storage.update(key, encode(new), mod_revision,
+                                                                     self.ttls.get(rt, 0)))
         meta["resourceVersion"] = str(revision)
         return new
 

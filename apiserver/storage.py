@@ -100,6 +100,7 @@ class Storage:
         self._client = aetcd.Client(host=target_host, port=port, timeout=timeout, options=options)
         self._timeout = timeout
         self.servers = servers
+        self._leases: dict[int, tuple[int, float]] = {}  # ttl -> (lease id, granted at)
 
     async def connect(self, wait_s: float = 30.0) -> None:
         """Connect and wait until etcd answers (it may still be starting)."""
@@ -144,18 +145,19 @@ class Storage:
 
     # -- writes ------------------------------------------------------------
 
-    async def create(self, key: str, value: bytes) -> int:
-        """Put key only if absent; returns the new revision."""
+    async def create(self, key: str, value: bytes, ttl_s: int = 0) -> int:
+        """Put key only if absent, expiring after ttl_s if given; returns the new revision."""
         compare = rpc.Compare(key=key.encode(), target=rpc.Compare.CREATE, result=rpc.Compare.EQUAL,
                               create_revision=0)
-        resp = await self._txn("create", compare, _put(key, value))
+        resp = await self._txn("create", compare, _put(key, value, await self._lease(ttl_s)))
         if not resp.succeeded:
             raise KeyExists(key)
         return resp.header.revision
 
-    async def update(self, key: str, value: bytes, expected_mod_revision: int) -> int:
+    async def update(self, key: str, value: bytes, expected_mod_revision: int, ttl_s: int = 0) -> int:
         """Put key only if unchanged since expected_mod_revision; returns the new revision."""
-        resp = await self._txn("update", _unchanged(key, expected_mod_revision), _put(key, value))
+        op = _put(key, value, await self._lease(ttl_s))
+        resp = await self._txn("update", _unchanged(key, expected_mod_revision), op)
         if not resp.succeeded:
             raise self._mismatch(key, resp)
         return resp.header.revision
@@ -167,6 +169,20 @@ class Storage:
         if not resp.succeeded:
             raise self._mismatch(key, resp)
         return resp.header.revision
+
+    async def _lease(self, ttl_s: int) -> int:
+        """A lease expiring no sooner than ttl_s, shared by writes within a minute (as upstream's lease manager)."""
+        if ttl_s <= 0:
+            return 0
+        now = time.monotonic()
+        reuse_window = min(60.0, ttl_s / 10)
+        cached = self._leases.get(ttl_s)
+        if cached and now - cached[1] < reuse_window:
+            return cached[0]
+        request = rpc.LeaseGrantRequest(TTL=int(ttl_s + reuse_window))
+        resp = await self._call("lease", self._client.leasestub.LeaseGrant, request)
+        self._leases[ttl_s] = (resp.ID, now)
+        return resp.ID
 
     async def compact(self, revision: int) -> None:
         try:
@@ -269,8 +285,8 @@ def _kv(kv: rpc.KeyValue) -> KeyValue:
     return KeyValue(kv.key.decode(), kv.value, kv.mod_revision, kv.create_revision)
 
 
-def _put(key: str, value: bytes) -> rpc.RequestOp:
-    return rpc.RequestOp(request_put=rpc.PutRequest(key=key.encode(), value=value))
+def _put(key: str, value: bytes, lease: int = 0) -> rpc.RequestOp:
+    return rpc.RequestOp(request_put=rpc.PutRequest(key=key.encode(), value=value, lease=lease))
 
 
 def _unchanged(key: str, mod_revision: int) -> rpc.Compare:

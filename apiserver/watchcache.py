@@ -274,7 +274,10 @@ class WatchCache:
         while True:
             await asyncio.sleep(self.bookmark_interval_s)
             if self._stream is not None and any(w.bookmarks for w in self.watchers):
-                await self.wait_fresh(await self.store.current_revision(), timeout_s=1.0)
+                try:
+                    await self.wait_fresh(await self.store.current_revision(), timeout_s=1.0)
+                except storage.StorageError:
+                    continue  # etcd unreachable: no progress to report this time
                 for watcher in list(self.watchers):
                     if watcher.bookmarks:
                         self._offer_bookmark(watcher)

@@ -19,13 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-STATE = REPO / ".kubelab"
+STATE = Path(os.environ.get("KUBELAB_HOME", REPO / ".kubelab"))  # tests point this at a temp dir
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(REPO))
 
 from common import kubeconfig  # noqa: E402  (needs the repo on sys.path when run as a script)
 
-ETCD_PORT, ETCD_PEER_PORT, API_PORT = 2379, 2380, 8080
+ETCD_PORT = int(os.environ.get("KUBELAB_ETCD_PORT", 2379))
+ETCD_PEER_PORT = int(os.environ.get("KUBELAB_ETCD_PEER_PORT", 2380))
+API_PORT = int(os.environ.get("KUBELAB_API_PORT", 8080))
 
 
 @dataclass

@@ -95,3 +95,24 @@ def test_restart_with_watch_open_ends_stream_and_resume_works(private_cluster: A
         http.post(path, json=configmap("r1"))
         events = watch_lines(http, path, count=1, resourceVersion=rv)
         assert events[0]["object"]["metadata"]["name"] == "r1"
+
+
+def test_events_expire_after_event_ttl(tmp_path: Any) -> None:
+    from conftest import ApiServer, Etcd, wait_until
+    etcd = Etcd(tmp_path)
+    etcd.start()
+    api = ApiServer(tmp_path, etcd.url, "--event-ttl", "2s")
+    try:
+        api.start()
+        with httpx.Client(base_url=api.url, timeout=10) as http:
+            event = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "short-lived"}, "reason": "Test",
+                     "involvedObject": {"kind": "Pod", "name": "p", "namespace": "default"}}
+            assert http.post("/api/v1/namespaces/default/events", json=event).status_code == 201
+            http.post("/api/v1/namespaces/default/configmaps", json=configmap("long-lived"))
+            path = "/api/v1/namespaces/default/events/short-lived"
+            assert http.get(path).status_code == 200
+            wait_until(lambda: http.get(path).status_code == 404, timeout=15, what="the event to expire")
+            assert http.get("/api/v1/namespaces/default/configmaps/long-lived").status_code == 200
+    finally:
+        api.stop()
+        etcd.stop()

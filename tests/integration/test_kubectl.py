@@ -172,17 +172,6 @@ def streams() -> Iterator[list[Stream]]:
         stream.stop()
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 20, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
-
-
 # -- manifests --------------------------------------------------------------------
 
 

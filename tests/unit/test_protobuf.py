@@ -271,7 +271,7 @@ def test_kubectl_reads_back_what_encode_body_writes(name: str, kubectl: Callable
                                                     fake: FakeApiserver) -> None:
     obj, command = READ_BACK[name]
     fake.reply = lambda body: encode_body(obj)
-    created = kubectl(*command, "-o", "json")
+    created = kubectl(*command, "-o", "json", "--show-managed-fields")
     assert created.returncode == 0, created.stderr
     assert json.loads(created.stdout) == obj
     assert decode_body(encode_body(obj)) == obj
@@ -340,7 +340,7 @@ def test_int_or_string_quantity_and_maps() -> None:
                                          {"name": "alt", "port": 81, "targetPort": 8081}],
                                "selector": {"app": "web"}}
     limits = field(1, field(1, b"cpu") + field(2, field(1, b"250m")))
-    container = field(1, b"c") + field(8, field(1, limits))
+    container = field(1, b"c") + field(8, limits)
     decoded = decode_body(envelope("v1", "Pod", meta("p") + field(2, field(2, container))))
     assert decoded["spec"]["containers"][0]["resources"] == {"limits": {"cpu": "250m"}}
 
