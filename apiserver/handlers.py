@@ -466,7 +466,7 @@ async def _read_body(request: Request) -> bytes:
 
 async def read_object(request: Request, rt: ResourceType, opts: WriteOptions,
                       expected: tuple[str, str] | None = None) -> Obj:
-    """Decode a JSON or YAML request body into a checked object of kind rt."""
+    """Decode a JSON, YAML or Kubernetes-protobuf request body into a checked object of kind rt."""
     body = await _read_body(request)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     validation_mode = request.query_params.get("fieldValidation") or "Warn"
@@ -478,7 +478,8 @@ async def read_object(request: Request, rt: ResourceType, opts: WriteOptions,
         data = protobuf.decode_body(body, expected or (rt.api_version, rt.kind))
     else:
         raise UnsupportedMediaType(f"the body of the request was in an unknown format - accepted media types "
-                                   f"include: application/json, application/yaml; got {content_type!r}")
+                                   f"include: application/json, application/yaml, "
+                                   f"application/vnd.kubernetes.protobuf; got {content_type!r}")
     return _decoded_object(rt, data, opts, validation_mode, expected)
 
 

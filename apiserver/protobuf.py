@@ -11,8 +11,8 @@ or a string, Quantity as its string, bytes as base64.
 from __future__ import annotations
 
 import base64
-import binascii
 import functools
+import itertools
 import json
 import math
 import re
@@ -55,6 +55,7 @@ _ENVELOPE_MESSAGES = {
 }
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _POOL = descriptor_pool.DescriptorPool()  # private: never mixed with generated protos of other libraries
+_KIND_FILES = itertools.count(1)
 
 
 class _Malformed(Exception):
@@ -74,14 +75,12 @@ def decode_body(body: bytes, expected: tuple[str, str] | None = None) -> dict[st
     """
     into = expected[1] if expected else ""
     try:
-        envelope = _envelope(body)
+        api_version, kind, raw = _unwrap(body, expected)
     except _Malformed as err:
         must_be = f" (must be of type {into})" if into else ""
         raise BadRequest(f"the object provided is unrecognized{must_be}: {err} ({_summary(body)})") from None
-    api_version = _go_string(envelope.typeMeta.apiVersion) or (expected[0] if expected else "")
-    kind = _go_string(envelope.typeMeta.kind) or into
     try:
-        return _decode_object(api_version, kind, envelope.raw)
+        return _decode_object(api_version, kind, raw)
     except _Malformed as err:
         raise BadRequest(f'{kind} in version "{api_version.rsplit("/", 1)[-1]}" cannot be handled as a '
                          f'{into or kind}: {err}') from None
@@ -102,6 +101,18 @@ def encode_body(obj: dict[str, Any]) -> bytes:
 
 # --- the envelope (apimachinery's protobuf serializer) -----------------------------------------------------------
 
+def _unwrap(body: bytes, expected: tuple[str, str] | None) -> tuple[str, str, bytes]:
+    """(apiVersion, kind, raw object) from the envelope, the endpoint's kind filling in what it leaves out."""
+    envelope = _envelope(body)
+    api_version = _go_string(envelope.typeMeta.apiVersion) or (expected[0] if expected else "")
+    kind = _go_string(envelope.typeMeta.kind) or (expected[1] if expected else "")
+    if not kind:
+        raise _Malformed("Object 'Kind' is missing in the runtime.Unknown envelope")
+    if not api_version:
+        raise _Malformed("Object 'apiVersion' is missing in the runtime.Unknown envelope")
+    return api_version, kind, envelope.raw
+
+
 def _envelope(body: bytes) -> Message:
     if not body:
         raise _Malformed("empty data")
@@ -113,9 +124,9 @@ def _envelope(body: bytes) -> Message:
     envelope = _parse(_envelope_class("Unknown"), body[len(MAGIC):], "runtime.Unknown")
     # Only unencoded protobuf is defined inside the envelope; anything else would fail below less clearly.
     if envelope.contentEncoding:
-        raise _Malformed(f"unsupported contentEncoding {envelope.contentEncoding!r} in runtime.Unknown")
+        raise _Malformed(f"unsupported contentEncoding {_go_string(envelope.contentEncoding)!r} in runtime.Unknown")
     if envelope.contentType not in ("", MEDIA_TYPE):
-        raise _Malformed(f"unsupported contentType {envelope.contentType!r} in runtime.Unknown")
+        raise _Malformed(f"unsupported contentType {_go_string(envelope.contentType)!r} in runtime.Unknown")
     return envelope
 
 
@@ -172,8 +183,7 @@ def _inline_name(inline: Node) -> str:
 @functools.cache
 def _message_class(root: Node) -> type[Message]:
     """The message class of one top-level kind; each kind gets a proto file of its own in the private pool."""
-    package = "kubelab.k8s.k" + re.sub(r"\W", "_", root.go_type) + f"_{id(root)}"
-    builder = _FileBuilder(package)
+    builder = _FileBuilder(f"kubelab.kind{next(_KIND_FILES)}")
     full_name = builder.message_for(root)
     _POOL.Add(builder.file)
     return message_factory.GetMessageClass(_POOL.FindMessageTypeByName(full_name.lstrip(".")))
@@ -371,7 +381,7 @@ _VALUE_JSON: dict[Kind, Callable[[Node, Any], Any]] = {
 # --- encoding: JSON dict -> message ----------------------------------------------------------------------------
 
 def _fill_struct(node: Node, data: dict[str, Any], message: Message) -> None:
-    message.SetInParent()
+    message.SetInParent()  # Go writes every value struct, even an empty one: `spec: {}` stays
     for inline in node.inline:
         if inline.pb:
             _fill_struct(inline, data, getattr(message, _inline_name(inline)))
@@ -406,7 +416,6 @@ def _is_message(node: Node) -> bool:
 
 
 def _fill_message(node: Node, message: Message, value: Any) -> None:
-    message.SetInParent()
     if node.kind == Kind.STRUCT:
         _fill_struct(node, value, message)
     elif node.kind == Kind.INT_OR_STRING:
@@ -430,9 +439,4 @@ def _fill_time(node: Node, message: Message, value: str) -> None:
 
 
 def _scalar_wire(node: Node, value: Any) -> Any:
-    if node.kind == Kind.BYTE:
-        try:
-            return base64.b64decode(value, validate=True)
-        except binascii.Error as err:
-            raise ValueError(f"not base64: {err}") from None
-    return value
+    return base64.b64decode(value, validate=True) if node.kind == Kind.BYTE else value

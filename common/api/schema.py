@@ -1,15 +1,21 @@
-"""The declarative schema of every kind kubelab serves: field names, JSON types and patch semantics.
+"""The declarative schema of every kind kubelab serves: field names, JSON types, patch semantics, protobuf numbers.
 
 It mirrors the Go structs of upstream Kubernetes 1.36 (k8s.io/api, k8s.io/apimachinery meta/v1) field by field,
-with their `patchStrategy`/`patchMergeKey` struct tags, so that the apiserver can
+with their `patchStrategy`/`patchMergeKey`/`protobuf` struct tags, so that the apiserver can
 
 * refuse or report unknown fields as upstream's strict decoder does (`check`, first list),
-* refuse wrong JSON types with the decoder's own words (`check`, second list), and
-* give strategic merge patch its list semantics (`schema_for` → `Node.child`, `.merge_key`, `.patch_strategy`).
+* refuse wrong JSON types with the decoder's own words (`check`, second list),
+* give strategic merge patch its list semantics (`schema_for` → `Node.child`, `.merge_key`, `.patch_strategy`), and
+* read the protobuf bodies kubectl's generators send (apiserver/protobuf.py: `.pb`, `.inline`, `.pointer`,
+  `.omit_empty`).
 
 Reading the schema: `struct(go_type, *embedded, **fields)` is a Go struct (embedded structs are flattened in, as
 Go's JSON decoder does), `list_of(item, merge_key=...)` a slice, `set_of(scalar)` a slice of scalars with the
 "merge" strategy, `map_of(value)` a map with string keys, and the capitalised constants are scalars.
+`field=NODE@N` says the field is number N in upstream's generated.proto; an embedded struct without a number
+(TYPE_META) is not in the protobuf form.  Scalar fields say how Go's JSON encoder treats their zero value:
+plain ones have omitempty (zero is left out), `ptr(...)` ones are Go pointers (zero is a value, unset is absent)
+and `always(...)` ones lack omitempty (zero is printed).
 `null` is accepted everywhere: it means "unset".  Only `metadata.managedFields[].fieldsV1` is free-form (ANY),
 as upstream keeps it as raw JSON too; everything else is typed down to its scalars.
 """

@@ -53,7 +53,8 @@ class Kubectl:
     def fails(self, *args: str, input: str | None = None) -> str:
         """Run, insist on a non-zero exit code, return stderr."""
         result = self.run(*args, input=input)
-        assert result.returncode != 0, f"kubectl {' '.join(args)} succeeded unexpectedly:\n{result.stdout}"
+        assert result.returncode != 0, (f"kubectl {' '.join(args)} succeeded unexpectedly:\n"
+                                        f"stdout: {result.stdout}\nstderr: {result.stderr}")
         return result.stderr
 
     def start(self, *args: str) -> Stream:

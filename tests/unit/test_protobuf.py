@@ -20,6 +20,8 @@ from apiserver.handlers import drop_nulls
 from apiserver.protobuf import MAGIC, MEDIA_TYPE, decode_body, encode_body
 from common import kubeconfig
 from common.api import kinds  # noqa: F401  (registers every kind)
+from common.api.registry import REGISTRY
+from common.api.schema import Kind, Node, schema_for
 from common.errors import BadRequest
 
 # --- a listener that answers discovery like kubelab and captures what kubectl POSTs --------------------------
@@ -45,8 +47,7 @@ class FakeApiserver:
 
     def __init__(self) -> None:
         self.posts: list[tuple[str, str, bytes]] = []
-        # The default answer echoes the object back as protobuf, so kubectl's `-o json` shows what it read.
-        self.reply: Callable[[bytes], bytes] = lambda body: encode_body(decode_body(body))
+        self.reply: Callable[[bytes], bytes] = self.echo
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
@@ -79,6 +80,11 @@ class FakeApiserver:
                 self.wfile.write(payload)
 
         return Handler
+
+    @staticmethod
+    def echo(body: bytes) -> bytes:
+        """The default answer: the object back as protobuf, so kubectl's `-o json` shows what it read."""
+        return encode_body(decode_body(body))
 
     @staticmethod
     def document(path: str) -> dict[str, Any] | None:
@@ -116,7 +122,7 @@ def kubectl(fake: FakeApiserver, kubectl_dir: Path, tmp_path_factory: pytest.Tem
     config = home / "kubeconfig"
     kubeconfig.write(config, fake.url)
     fake.posts.clear()
-    fake.reply = lambda body: encode_body(decode_body(body))
+    fake.reply = fake.echo
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         argv = [str(kubectl_dir / "kubectl-1.37"), "--kubeconfig", str(config), "--cache-dir", str(home / "cache"),
@@ -356,6 +362,31 @@ def test_envelope_kind_defaults_from_the_endpoint() -> None:
     body = MAGIC + field(2, meta("ns"))
     assert decode_body(body, ("v1", "Namespace")) == {"kind": "Namespace", "apiVersion": "v1",
                                                       "metadata": {"name": "ns"}}
+    with pytest.raises(BadRequest, match="the object provided is unrecognized: Object 'Kind' is missing"):
+        decode_body(body)
+
+
+def test_every_served_kind_is_numbered_throughout() -> None:
+    """A field without a protobuf number would silently vanish from kubectl's objects."""
+    def problems(node: Node, path: str, seen: set[int]) -> Iterator[str]:
+        if node.kind == Kind.LIST or node.kind == Kind.MAP:
+            yield from problems(node.item or node.value, path + "[]", seen)  # type: ignore[arg-type]
+            return
+        if node.kind != Kind.STRUCT or id(node.fields) in seen:
+            return
+        seen.add(id(node.fields))
+        promoted = {name for inline in node.inline for name in inline.fields}
+        numbers = [inline.pb for inline in node.inline if inline.pb]
+        numbers += [child.pb for name, child in node.fields.items() if name not in promoted]
+        if 0 in numbers or len(set(numbers)) != len(numbers):
+            yield f"{path or node.go_type}: field numbers {numbers}"
+        for name, child in node.fields.items():
+            yield from problems(child, f"{path}.{name}", seen)
+
+    served = [(rt.api_version, rt.kind) for rt in REGISTRY.all()]
+    found = [problem for api_version, kind in served
+             for problem in problems(schema_for(api_version, kind), kind, set())]  # type: ignore[arg-type]
+    assert served and not found
 
 
 # --- malformed bodies -----------------------------------------------------------------------------------------
