@@ -339,7 +339,9 @@ class ApiHandlers:
             raise invalid("PatchOptions", "", [field_cause("fieldManager", "Required value: is required for apply "
                                                            "patch", "FieldValueRequired")], "meta.k8s.io")
         applied = _load_yaml_object(body)
-        obj = _decoded_object(rt, applied, opts, request.query_params.get("fieldValidation") or "Strict")
+        if not request.query_params.get("fieldValidation"):
+            opts.field_validation = "Strict"
+        obj = _decoded_object(rt, applied, opts)
         _check_body_namespace(rt, info.namespace, obj)
         if obj["metadata"].get("name") not in (None, name):
             raise BadRequest(f"the name of the object ({obj['metadata'].get('name')}) does not match the name on "
@@ -469,9 +471,8 @@ async def read_object(request: Request, rt: ResourceType, opts: WriteOptions,
     """Decode a JSON, YAML or Kubernetes-protobuf request body into a checked object of kind rt."""
     body = await _read_body(request)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    validation_mode = request.query_params.get("fieldValidation") or "Warn"
     if content_type in ("", JSON, "*/*", "text/plain"):
-        data = _load_json(body, strict=validation_mode == "Strict", rt=rt)
+        data = _load_json(body, strict=opts.field_validation == "Strict", rt=rt)
     elif content_type in ("application/yaml", "application/x-yaml", "text/yaml"):
         data = _load_yaml_object(body)
     elif content_type == protobuf.MEDIA_TYPE:
@@ -480,10 +481,10 @@ async def read_object(request: Request, rt: ResourceType, opts: WriteOptions,
         raise UnsupportedMediaType(f"the body of the request was in an unknown format - accepted media types "
                                    f"include: application/json, application/yaml, "
                                    f"application/vnd.kubernetes.protobuf; got {content_type!r}")
-    return _decoded_object(rt, data, opts, validation_mode, expected)
+    return _decoded_object(rt, data, opts, expected)
 
 
-def _decoded_object(rt: ResourceType, data: Any, opts: WriteOptions, validation_mode: str,
+def _decoded_object(rt: ResourceType, data: Any, opts: WriteOptions,
                     expected: tuple[str, str] | None = None) -> Obj:
     if not isinstance(data, dict):
         raise BadRequest(f"the object provided is unrecognized (must be of type {rt.kind}): expected a JSON object")
@@ -497,7 +498,7 @@ def _decoded_object(rt: ResourceType, data: Any, opts: WriteOptions, validation_
     if not isinstance(data.get("metadata", {}), dict):
         raise BadRequest(f'{kind} in version "{rt.version}" cannot be handled as a {kind}: metadata must be an object')
     data.setdefault("metadata", {})
-    _check_schema(rt, data, validation_mode, opts, api_version, kind)
+    _check_schema(rt, data, opts, api_version, kind)
     return drop_nulls(data)
 
 
@@ -514,7 +515,7 @@ def drop_nulls(value: Any) -> Any:
     return value
 
 
-def _check_schema(rt: ResourceType, data: Obj, mode: str, opts: WriteOptions, api_version: str, kind: str) -> None:
+def _check_schema(rt: ResourceType, data: Obj, opts: WriteOptions, api_version: str, kind: str) -> None:
     """Wrong JSON types are always a 400; unknown fields are dropped, warned about or refused per fieldValidation."""
     unknown, type_errors = schema.check(api_version, kind, data)
     prefix = f'{kind} in version "{api_version.split("/")[-1]}" cannot be handled as a {kind}: '
@@ -524,12 +525,12 @@ def _check_schema(rt: ResourceType, data: Obj, mode: str, opts: WriteOptions, ap
                          causes=causes)
     if not unknown:
         return
-    if mode == "Strict":
+    if opts.field_validation == "Strict":
         detail = ", ".join(f'unknown field "{path}"' for path in unknown)
         raise BadRequest(prefix + "strict decoding error: " + detail, kind=rt.plural,
                          name=data["metadata"].get("name", ""),
                          causes=[field_cause(p, f'unknown field "{p}"', "FieldValueUnknown") for p in unknown])
-    if mode == "Warn":
+    if opts.field_validation == "Warn":
         opts.warnings.extend(f'unknown field "{path}"' for path in unknown)
     for path in unknown:
         _drop_path(data, path)
@@ -656,7 +657,7 @@ def _check_patched(rt: ResourceType, before: Obj, patched: Any, opts: WriteOptio
         raise BadRequest(f"the patched object is not a valid {rt.kind}")
     if patched.get("kind") != before.get("kind") or patched.get("apiVersion") != before.get("apiVersion"):
         raise Invalid(f"the patch changed apiVersion/kind of {rt.kind} {before['metadata'].get('name', '')!r}")
-    _check_schema(rt, patched, "Warn", opts, rt.api_version, rt.kind)
+    _check_schema(rt, patched, opts, rt.api_version, rt.kind)
     drop_nulls(patched)
 
 
@@ -668,7 +669,7 @@ def _write_options(request: Request) -> WriteOptions:
     if validation not in (None, "", "Ignore", "Warn", "Strict"):
         raise BadRequest(f'fieldValidation: Unsupported value: "{validation}": supported values: "Ignore", '
                          '"Strict", "Warn"')
-    return WriteOptions(dry_run=bool(dry_run))
+    return WriteOptions(dry_run=bool(dry_run), field_validation=validation or "Warn")
 
 
 async def _delete_options(request: Request) -> DeleteOptions:

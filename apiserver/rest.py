@@ -51,6 +51,7 @@ def encode(obj: Obj) -> bytes:
 @dataclass
 class WriteOptions:
     dry_run: bool = False
+    field_validation: str = "Warn"  # Ignore | Warn | Strict: what unknown fields in the body cost
     warnings: list[str] = field(default_factory=list)
 
 
