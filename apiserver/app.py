@@ -42,6 +42,7 @@ class Settings:
     watch_cache_size: int = 10_000
     bookmark_interval_s: float = 30.0
     event_ttl_s: float = 3600.0
+    etcd_connect_timeout_s: float = 30.0
 
 
 class ApiServer:
@@ -58,7 +59,7 @@ class ApiServer:
 
     async def run(self, tg: asyncio.TaskGroup) -> None:
         """Connect, fill the caches and start the background loops in `tg`."""
-        await self.storage.connect()
+        await self.storage.connect(self.settings.etcd_connect_timeout_s)
         for cache in self.caches.values():
             tg.create_task(cache.run())
             tg.create_task(cache.request_bookmarks())

@@ -33,6 +33,9 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     p.add_argument("--watch-bookmark-interval", type=parse_duration,
                    default=env_default("--watch-bookmark-interval", "30s"),
                    help="how often watchers that allow bookmarks receive one")
+    p.add_argument("--etcd-connect-timeout", type=parse_duration,
+                   default=env_default("--etcd-connect-timeout", "30s"),
+                   help="how long to wait for etcd at start-up before giving up")
     p.add_argument("--event-ttl", type=parse_duration, default=env_default("--event-ttl", "1h"),
                    help="how long events are kept, e.g. 1h (env KUBELAB_EVENT_TTL)")
     add_logging_flags(p)
@@ -43,7 +46,8 @@ def parse_args(argv: list[str] | None = None) -> Settings:
                     compaction_interval_s=_seconds(args.etcd_compaction_interval),
                     watch_cache_size=args.watch_cache_size,
                     bookmark_interval_s=_seconds(args.watch_bookmark_interval),
-                    event_ttl_s=_seconds(args.event_ttl))
+                    event_ttl_s=_seconds(args.event_ttl),
+                    etcd_connect_timeout_s=_seconds(args.etcd_connect_timeout))
 
 
 def _seconds(value: float | str) -> float:

@@ -1,15 +1,21 @@
 """API server benchmark: pod create throughput/latency, watch delivery and LIST, each next to raw etcd.
 
-    .venv/bin/python bench/api.py [--quick] [--profile DIR]
+    .venv/bin/python bench/api.py [--quick] [--profile DIR]      (also: make bench)
 
-Starts its own etcd and apiserver (random ports, temp dir, stopped on exit),
-then measures, in one run:
+Starts its own etcd and apiserver (random ports, temp dir, stopped on exit,
+errors and SIGTERM included), then measures, in one run:
 
-  raw etcd put rate       Storage.put_unconditionally (aetcd), N in flight, a stored-pod-sized value
-  create throughput       POST pods through the apiserver, the same N in flight (closed loop)
-  create latency          POST pods at a fixed 200/s open-loop timetable; latency from the scheduled time
-  watch delivery          100 HTTP watchers; per watcher×event time from the create's send
-  LIST 10k pods           GET the namespace's pods (full JSON) vs Storage.list of the same keys
+  raw etcd put rate    Storage.put_unconditionally (the apiserver's aetcd client) with --concurrency (32)
+                       in flight and values the size of the stored benchmark pod; also Storage.create,
+                       the compare-and-create transaction a pod create costs etcd
+  create throughput    POST /api/v1/namespaces/<ns>/pods, the same 32 in flight (closed loop); rounds of
+                       raw puts and creates alternate and the ratio is the median round's, because
+                       neighbours on a shared machine come and go
+  create latency       POSTs on a fixed 200/s open-loop timetable for 10 s; latency from the scheduled time
+  watch delivery       100 HTTP watchers (?watch=true&resourceVersion=<rv>); per watcher×event, the time
+                       from the create's send to the event's arrival (also given from the create's response)
+  LIST 10k pods        GET the namespace's pods (full JSON, read fully), median of 5, vs Storage.list of
+                       the same 10k keys
 
 HTTP load comes from bench/_loadgen.py in its own process (raw HTTP/1.1 on
 keep-alive sockets; httpx would cost more CPU than the server work), and every
@@ -17,7 +23,11 @@ phase reports the CPU the generator, the apiserver and etcd used, so a reader
 can see which one was the bottleneck.  The machine is small and shared:
 compare the ratios from one run, not absolute figures across runs.
 
-The last line printed is one JSON object with every figure.
+Human-readable lines first; the last line is one JSON object with every figure
+(create_p50_ms, create_p99_ms, create_per_s, raw_put_per_s, watch_p99_ms,
+list10k_ms, raw_range10k_ms, their ratios, CPU per create, targets_met).
+`--profile DIR` adds a create phase sampled by py-spy (not a dependency:
+pip install py-spy) and prints the apiserver's top functions.
 """
 from __future__ import annotations
 
@@ -94,7 +104,7 @@ def stored_pod_value(cluster: Cluster, namespace: str) -> bytes:
 # -- phases ------------------------------------------------------------------------------
 
 class CpuMeter:
-    """CPU seconds each named process used between start() and stop()."""
+    """CPU seconds each named process used inside the `with` block."""
 
     def __init__(self, pids: dict[str, int]) -> None:
         self.pids = pids
@@ -340,10 +350,16 @@ def verdicts(r: dict[str, Any]) -> dict[str, bool]:
     return out
 
 
+def _loadavg() -> float:
+    """The machine's 1-minute load: on 2 cores, anything above ~2 means neighbours were competing."""
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
 def main() -> None:
     args = parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so the cluster is stopped
-    t0 = time.monotonic()
+    t0, load_start = time.monotonic(), _loadavg()
     with Cluster() as cluster:
         say(f"etcd {cluster.etcd_url}, apiserver {cluster.api_url} (pid {cluster.apiserver.pid}), "
             f"workdir {cluster.workdir}")
@@ -352,10 +368,12 @@ def main() -> None:
         except BaseException:
             say(f"apiserver log tail:\n{cluster.apiserver.log_tail()}")
             raise
+    r["loadavg_1m_start_end"] = [load_start, _loadavg()]
     r["targets_met"] = verdicts(r)
     missed = [k for k, ok in r["targets_met"].items() if not ok]
     r["bench_seconds"] = round(time.monotonic() - t0, 1)
-    say(f"targets: {'all met' if not missed else 'missed ' + ', '.join(missed)}; {r['bench_seconds']:.0f} s")
+    say(f"targets: {'all met' if not missed else 'missed ' + ', '.join(missed)}; {r['bench_seconds']:.0f} s, "
+        f"machine load {load_start:.1f} -> {r['loadavg_1m_start_end'][1]:.1f} on {os.cpu_count()} cores")
     print(json.dumps(r), flush=True)
 
 
