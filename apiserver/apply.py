@@ -8,7 +8,8 @@ keys, `v:"x"` an item of a set of scalars, and `.` marks a node that is a member
 * `apply` merges an applied configuration into the live object, removes what the same manager applied last
   time and no longer applies (unless another manager owns it), and refuses, with upstream's 409, to change
   fields other managers own unless forced (forcing takes them over).
-* `record_update` gives the fields a create/update/patch changed to its manager's `Update` entry.
+* `record_update` gives the fields a create/update/patch changed to its manager's `Update` entry
+  (`record_write` is the hook rest.py calls on every create and update, `manager_name` names the writer).
 
 How a list is kept comes from the schema: a merge key makes it associative (items owned one by one), a
 scalar list with the merge strategy is a set, any other list is atomic (owned whole); a kind or field the
@@ -83,23 +84,14 @@ def apply(live: Obj | None, applied: Obj, manager: str, *, force: bool, schema: 
     applied_set = field_set(config, schema)
     merged = _merge(current, config, schema)
     if previous is not None:
-        owned = functools.reduce(_union, (e.fields for e in others), applied_set)
-        merged = _pruned(merged, previous.fields, owned, schema)
-    added, modified, removed = _changes(current, merged, schema, ignored)
-    changed = _union(added, modified)
-    conflicts = {e.key: overlap for e in others if (overlap := _intersection(e.fields, changed))}
-    if conflicts and not force:
-        refused = _not_allowed_by_last_applied(conflicts, manager, current, schema, api_version)
-        if refused:
-            raise _conflict_error(refused, others)
-    kept = [e.without(conflicts.get(e.key, {}), removed) for e in others]  # forced: the fields are ours now
+        merged = _pruned(merged, previous.fields, functools.reduce(_union, (e.fields for e in others), applied_set),
+                         schema)
+    others = _taken_over(others, current, merged, manager, force, schema, api_version, ignored)
     time = now if merged != current else (previous.time if previous else None)
-    mine = me.but(fields=_strip(applied_set), time=time)
-    result = merged if merged is not current else copy.copy(current)
-    result["metadata"] = dict(result.get("metadata") or {})
-    _store(result["metadata"], [e for e in (*kept, mine) if e.fields])
-    _refresh_last_applied(result, applied, manager)
-    return result
+    merged["metadata"] = dict(merged.get("metadata") or {})  # may still be live's own
+    _store(merged["metadata"], [e for e in (*others, me.but(fields=_strip(applied_set), time=time)) if e.fields])
+    _refresh_last_applied(merged, applied, manager)
+    return merged
 
 
 def record_update(old: Obj | None, new: Obj, manager: str, schema: Node | None, api_version: str, now: str, *,
@@ -153,6 +145,9 @@ def now_utc() -> str:
 
 # --- field sets of objects ----------------------------------------------------------------------------------
 
+_CONTAINERS = (Kind.STRUCT, Kind.MAP, Kind.LIST, Kind.ANY)
+
+
 @functools.cache
 def _node_kind(node: Node) -> int:
     if node.kind == Kind.STRUCT:
@@ -167,9 +162,6 @@ def _node_kind(node: Node) -> int:
             return SET
         return ATOMIC
     return DEDUCED if node.kind == Kind.ANY else LEAF
-
-
-_CONTAINERS = (Kind.STRUCT, Kind.MAP, Kind.LIST, Kind.ANY)
 
 
 def _kind(node: Node | None, value: Any) -> int:
@@ -311,8 +303,8 @@ def _changes(old: Obj, new: Obj, schema: Node | None, ignored: frozenset[str]) -
     return _compare(old, new, schema, _kind(schema, new))
 
 
-def _compare(old: Any, new: Any, node: Node | None, kind: int) -> tuple[Fields, Fields, Fields]:
-    """The changes below two values of one map, struct or keyed list (the caller compares anything else)."""
+def _compare(old: dict, new: dict, node: Node | None, kind: int) -> tuple[Fields, Fields, Fields]:
+    """The changes below two maps or structs, or two keyed lists given as dicts (see `_keyed`)."""
     added: Fields = {}
     modified: Fields = {}
     removed: Fields = {}
@@ -323,11 +315,10 @@ def _compare(old: Any, new: Any, node: Node | None, kind: int) -> tuple[Fields, 
             if (before is _ABSENT or after is _ABSENT) and key in _HELD_BY_VALUE and _is_named(node, kind, key):
                 before, after = _zero_if_absent(before, after), _zero_if_absent(after, before)
             _compare_one("f:" + key, before, after, child, added, modified, removed)
-    else:
+    else:  # two keyed lists, as dicts by path element
         item_node = node.item if node is not None else None
-        before, after = _keyed(old, node, kind), _keyed(new, node, kind)
-        for element in _in_order(before.keys() | after.keys()):
-            _compare_one(element, before.get(element, _ABSENT), after.get(element, _ABSENT), item_node,
+        for element in _in_order(old.keys() | new.keys()):
+            _compare_one(element, old.get(element, _ABSENT), new.get(element, _ABSENT), item_node,
                          added, modified, removed)
     return added, modified, removed
 
@@ -336,9 +327,12 @@ def _zero_if_absent(value: Any, other: Any) -> Any:
     return value if value is not _ABSENT else ({} if isinstance(other, dict) else [])
 
 
-def _keyed(items: list, node: Node | None, kind: int) -> dict[str, Any]:
+def _keyed(items: list, node: Node | None, kind: int) -> dict[str, Any] | None:
+    """A list's items by path element; None when one has no key or a key comes twice."""
     elements = _item_path_elements(items, node, kind)
-    return dict(zip(elements, items)) if elements is not None else {}
+    if elements is None or len(set(elements)) != len(elements):
+        return None
+    return dict(zip(elements, items))
 
 
 def _compare_one(element: str, before: Any, after: Any, node: Node | None,
@@ -352,8 +346,10 @@ def _compare_one(element: str, before: Any, after: Any, node: Node | None,
             modified[element] = {}
             return
         kind = _kind(node, after)
-        if kind in (KEYED, SET) and not _comparable_lists(before, after, node, kind):
-            kind = ATOMIC
+        if kind in (KEYED, SET) and type(before) is list:
+            before, after = _keyed(before, node, kind), _keyed(after, node, kind)
+            if before is None or after is None:
+                kind = ATOMIC  # items that cannot be matched one to one: the list is compared whole
         if kind in (STRUCT, MAP, KEYED, SET) and type(before) is type(after):
             a, m, r = _compare(before, after, node, kind)
             for tree, part in ((added, a), (modified, m), (removed, r)):
@@ -361,15 +357,6 @@ def _compare_one(element: str, before: Any, after: Any, node: Node | None,
                     tree[element] = part
         else:
             modified[element] = {}
-
-
-def _comparable_lists(before: list, after: list, node: Node | None, kind: int) -> bool:
-    """Items can be matched one to one: all keyed, no key twice (otherwise the list is compared whole)."""
-    for items in (before, after):
-        elements = _item_path_elements(items, node, kind) if isinstance(items, list) else None
-        if elements is None or len(set(elements)) != len(elements):
-            return False
-    return True
 
 
 # --- merging and pruning objects ----------------------------------------------------------------------------
@@ -392,7 +379,7 @@ def _merge(live: Any, config: Any, node: Node | None) -> Any:
 
 
 def _merge_lists(live: list, config: list, node: Node | None, kind: int) -> list | None:
-    """Upstream's order: live-only items stay where they are, applied items come in the applied order."""
+    """Items merged by key, in upstream's order; None when an item has no key (the list is then atomic)."""
     live_elements = _item_path_elements(live, node, kind)
     config_elements = _item_path_elements(config, node, kind)
     if live_elements is None or config_elements is None:
@@ -405,37 +392,45 @@ def _merge_lists(live: list, config: list, node: Node | None, kind: int) -> list
     in_live: dict[str, Any] = {}
     for element, item in zip(live_elements, live):
         in_live[element] = _ABSENT if element in in_live else item  # a repeated live item is not merged into
-    shared = [e for e in config_elements if e in in_live]
-    out: list = []
+    return [_merge(in_live.get(element), in_config[element], item_node) if element in in_config else live[index]
+            for element, index in _merged_order(live_elements, config_elements)]
+
+
+def _merged_order(live: list[str], config: list[str]) -> list[tuple[str, int]]:
+    """(element, live index) in structured-merge-diff's order for a merged list.
+
+    Live-only items stay where they are; applied items come in the applied order, the shared ones where the
+    live list has them as long as that agrees with the applied order.
+    """
+    in_config, in_live = set(config), set(live)
+    shared = [e for e in config if e in in_live]
+    out: list[tuple[str, int]] = []
     done: set[str] = set()
     li = ri = si = 0
     while li < len(live) or ri < len(config):
         next_shared = shared[si] if si < len(shared) else None
         if li < len(live) and ri < len(config):
-            element = live_elements[li]
-            if element == config_elements[ri]:
-                done.add(element)
-                out.append(_merge(in_live[element], in_config[element], item_node))
+            if live[li] == config[ri]:
+                done.add(live[li])
+                out.append((live[li], li))
                 li, ri, si = li + 1, ri + 1, si + 1
                 continue
-            if element in in_config and next_shared is not None and next_shared != element:
+            if live[li] in in_config and next_shared is not None and next_shared != live[li]:
                 li += 1  # a shared item, but not the next one in the applied order
                 continue
         if li < len(live):
-            element = live_elements[li]
-            if element not in in_config:
-                out.append(live[li])
+            if live[li] not in in_config:
+                out.append((live[li], li))
                 li += 1
                 continue
-            if element in done:
+            if live[li] in done:
                 li += 1
         if ri < len(config):
-            element = config_elements[ri]
-            done.add(element)
-            out.append(_merge(in_live.get(element), in_config[element], item_node))
-            ri += 1
-            if next_shared == element:
+            done.add(config[ri])
+            out.append((config[ri], -1))
+            if next_shared == config[ri]:
                 si += 1
+            ri += 1
     return out
 
 
@@ -622,23 +617,16 @@ def _element_text(element: str) -> str:
     tag, text = element[:2], element[2:]
     try:
         if tag == "k:":
-            return "[" + ",".join(f"{name}={_value_text(value)}" for name, value in json.loads(text).items()) + "]"
+            fields = json.loads(text).items()
+            return "[" + ",".join(f"{name}={json.dumps(value, ensure_ascii=False)}" for name, value in fields) + "]"
         if tag == "v:":
-            return f"[={_value_text(json.loads(text))}]"
+            return f"[={json.dumps(json.loads(text), ensure_ascii=False)}]"
     except ValueError:
         pass
     return f"[{text}]" if tag == "i:" else "." + text
 
 
-def _value_text(value: Any) -> str:
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    return "null" if value is None else json.dumps(value).lower() if isinstance(value, bool) else str(value)
-
-
 _GO_ESCAPED = re.compile("[<>&\u2028\u2029]")
-
-
 _PLAIN_STRING = re.compile(r'[^"\\\x00-\x1f<>&\u2028\u2029\x7f-\U0010ffff]*')
 
 
@@ -837,6 +825,23 @@ def _normalized_time(time: str | None) -> Any:
 
 
 # --- conflicts and the client-side-apply bridge -------------------------------------------------------------
+
+def _taken_over(others: list[_Entry], live: Obj, merged: Obj, manager: str, force: bool, schema: Node | None,
+                api_version: str, ignored: frozenset[str]) -> list[_Entry]:
+    """Other managers' entries once the applier has changed `live` into `merged`.
+
+    A field they own that the apply changes is a conflict: refused (409) unless forced, when it becomes the
+    applier's alone.  Fields the apply removed leave every entry.
+    """
+    added, modified, removed = _changes(live, merged, schema, ignored)
+    changed = _union(added, modified)
+    conflicts = {e.key: overlap for e in others if (overlap := _intersection(e.fields, changed))}
+    if conflicts and not force:
+        refused = _not_allowed_by_last_applied(conflicts, manager, live, schema, api_version)
+        if refused:
+            raise _conflict_error(refused, others)
+    return [e.without(conflicts.get(e.key, {}), removed) for e in others]
+
 
 def _conflict_error(conflicts: dict[tuple, Fields], entries: list[_Entry]) -> Conflict:
     """Upstream's 409: `Apply failed with N conflict(s): ...`, one FieldManagerConflict cause per field."""

@@ -26,6 +26,7 @@ from common.api.registry import ResourceType
 from common.errors import (ApiError, BadRequest, Conflict, Gone, Invalid, MethodNotAllowed, NotFound,
                            RequestEntityTooLarge, ServiceUnavailable, UnsupportedMediaType, field_cause, invalid)
 
+from . import apply as fieldmanager
 from . import patch as patches
 from . import protobuf, requestinfo, storage, tables
 from .rest import DeleteOptions, Obj, RestStore, WriteOptions, conflict, now_rfc3339
@@ -291,7 +292,8 @@ class ApiHandlers:
         meta = obj["metadata"]
         if meta.get("name") != name:
             raise BadRequest(f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})")
-        transform = _finalize_transform(obj) if sub == "finalize" else (lambda _current: obj)
+        # A fresh copy per attempt: a retried write must not see the last attempt's managedFields (as upstream).
+        transform = _finalize_transform(obj) if sub == "finalize" else (lambda _current: copy.deepcopy(obj))
         create_copy = copy.deepcopy(obj) if rt.allow_create_on_update else None
         if create_copy is not None:
             create_copy["metadata"].pop("resourceVersion", None)
@@ -333,11 +335,13 @@ class ApiHandlers:
 
     async def _apply(self, request: Request, info: requestinfo.RequestInfo, body: bytes,
                      opts: WriteOptions) -> Response:
-        """Server-side apply, simplified: create if missing, else merge the applied configuration in."""
-        rt, name = info.rt, info.name or ""
-        if not request.query_params.get("fieldManager"):
+        """Server-side apply (apply.py): create if missing, else merge, prune and check field ownership."""
+        rt, sub, name = info.rt, info.subresource, info.name or ""
+        manager = request.query_params.get("fieldManager")
+        if not manager:
             raise invalid("PatchOptions", "", [field_cause("fieldManager", "Required value: is required for apply "
                                                            "patch", "FieldValueRequired")], "meta.k8s.io")
+        force = _bool_param(request.query_params, "force")
         applied = _load_yaml_object(body)
         if not request.query_params.get("fieldValidation"):
             opts.field_validation = "Strict"
@@ -347,14 +351,19 @@ class ApiHandlers:
             raise BadRequest(f"the name of the object ({obj['metadata'].get('name')}) does not match the name on "
                              f"the URL ({name})")
         obj["metadata"]["name"] = name
+        opts.field_manager = None  # apply writes its own Apply entry
+        node, ignored = schema.schema_for(rt.api_version, rt.kind), fieldmanager.reset_fields(rt, sub)
+
+        def applied_to(current: Obj | None) -> Obj:
+            return fieldmanager.apply(current, obj, manager, force=force, schema=node, api_version=rt.api_version,
+                                      now=now_rfc3339(), subresource=sub or "", ignored=ignored)
         try:
-            await self.rest.get(rt, info.namespace, name)
+            new, _ = await self.rest.update(rt, info.namespace, name, applied_to, subresource=sub, opts=opts)
         except NotFound:
-            created = await self.rest.create(rt, info.namespace, obj, opts)
+            if sub:
+                raise
+            created = await self.rest.create(rt, info.namespace, applied_to(None), opts)
             return _with_warnings(self._render_one(request, rt, created, 201), opts)
-        node = schema.schema_for(rt.api_version, rt.kind)
-        new, _ = await self.rest.update(rt, info.namespace, name,
-                                        lambda current: patches.strategic_merge_patch(current, obj, node), opts=opts)
         return _with_warnings(self._render_one(request, rt, new), opts)
 
     async def delete(self, request: Request, info: requestinfo.RequestInfo) -> Response:
@@ -669,7 +678,18 @@ def _write_options(request: Request) -> WriteOptions:
     if validation not in (None, "", "Ignore", "Warn", "Strict"):
         raise BadRequest(f'fieldValidation: Unsupported value: "{validation}": supported values: "Ignore", '
                          '"Strict", "Warn"')
-    return WriteOptions(dry_run=bool(dry_run), field_validation=validation or "Warn")
+    manager = fieldmanager.manager_name(request.query_params.get("fieldManager"), request.headers.get("user-agent"))
+    return WriteOptions(dry_run=bool(dry_run), field_validation=validation or "Warn", field_manager=manager)
+
+
+def _bool_param(q: Any, name: str) -> bool:
+    """A boolean query parameter as Go's strconv.ParseBool reads it; anything else is a 400."""
+    value = q.get(name)
+    if value in (None, "", "0", "f", "F", "false", "FALSE", "False"):
+        return False
+    if value in ("1", "t", "T", "true", "TRUE", "True"):
+        return True
+    raise BadRequest(f'{name}: invalid value "{value}": must be a boolean')
 
 
 async def _delete_options(request: Request) -> DeleteOptions:

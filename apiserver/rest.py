@@ -22,6 +22,7 @@ from common.errors import (AlreadyExists, BadRequest, Conflict, Forbidden, Gone,
                            field_cause, invalid)
 
 from . import defaults, storage, validation
+from .apply import record_write
 from .watchcache import WatchCache, decode, dumps
 
 Obj = dict[str, Any]
@@ -52,6 +53,7 @@ def encode(obj: Obj) -> bytes:
 class WriteOptions:
     dry_run: bool = False
     field_validation: str = "Warn"  # Ignore | Warn | Strict: what unknown fields in the body cost
+    field_manager: str | None = None  # who gets the fields this write changes (managedFields); None: not recorded
     warnings: list[str] = field(default_factory=list)
 
 
@@ -102,6 +104,7 @@ class RestStore:
         if generate:
             meta["name"] = generated_name(meta["generateName"])
         self._prepare_create(rt, obj)
+        record_write(rt, None, obj, opts.field_manager)  # managedFields: the creator owns what it set
         if opts.dry_run:
             return obj
         for _attempt in range(8 if generate else 1):
@@ -172,6 +175,7 @@ class RestStore:
                 raise conflict(rt, name)
             desired = transform(copy.deepcopy(current))
             new = self.prepare_update(rt, desired, current, subresource)
+            record_write(rt, current, new, opts.field_manager, subresource)  # managedFields: writer owns changes
             if _same(new, current):
                 return current, False
             if opts.dry_run:
@@ -210,11 +214,13 @@ class RestStore:
                 meta.pop(name, None)
         meta["resourceVersion"] = old_meta.get("resourceVersion")
         if subresource == "status":
-            status = desired.get("status")
+            status, managed = desired.get("status"), meta.get("managedFields")
             desired = copy.deepcopy(current)
             desired.pop("status", None)
             if status is not None:
                 desired["status"] = status
+            if managed is not None:  # what an apply to status wrote (apply.py); record_write redoes any other's
+                desired["metadata"]["managedFields"] = managed
         elif rt.has_status and subresource not in ("finalize", "binding"):
             if "status" in current:
                 desired["status"] = current["status"]

@@ -35,6 +35,7 @@ POD_TEMPLATE = {
         "restartPolicy": "Always", "terminationGracePeriodSeconds": 30,
     },
 }
+USER_AGENT = "kubelab-bench/0.1"  # the field manager name the apiserver records
 _HEAD, _TAIL = (part.encode() for part in json.dumps(POD_TEMPLATE, separators=(",", ":")).split("\\u0000"))
 
 
@@ -44,13 +45,14 @@ def pod_body(name: str) -> bytes:
 
 def create_request(namespace: str, name: str) -> bytes:
     body = pod_body(name)
-    return (f"POST /api/v1/namespaces/{namespace}/pods HTTP/1.1\r\nHost: bench\r\n"
+    return (f"POST /api/v1/namespaces/{namespace}/pods HTTP/1.1\r\nHost: bench\r\nUser-Agent: {USER_AGENT}\r\n"
             f"Content-Type: application/json\r\nAccept: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
 
 def get_request(path: str) -> bytes:
-    return f"GET {path} HTTP/1.1\r\nHost: bench\r\nAccept: application/json\r\n\r\n".encode()
+    return (f"GET {path} HTTP/1.1\r\nHost: bench\r\nUser-Agent: {USER_AGENT}\r\n"
+            f"Accept: application/json\r\n\r\n").encode()
 
 
 class Conn:

@@ -23,7 +23,7 @@ def py_spy() -> str | None:
 class Recorder:
     """`with Recorder(pid, out):` samples `pid` at `rate` Hz until the block ends."""
 
-    def __init__(self, pid: int, out: Path, rate: int = 100) -> None:
+    def __init__(self, pid: int, out: Path, rate: int = 250) -> None:
         exe = py_spy()
         if exe is None:
             raise RuntimeError("--profile needs py-spy: .venv/bin/pip install py-spy")
@@ -35,7 +35,8 @@ class Recorder:
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(1.0)  # py-spy attaches
         if self.proc.poll() is not None:
-            raise RuntimeError(f"py-spy failed: {self.proc.stderr.read().decode(errors='replace')}")  # type: ignore[union-attr]
+            _, err = self.proc.communicate()
+            raise RuntimeError(f"py-spy failed: {err.decode(errors='replace')}")
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -37,7 +37,6 @@ import json
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import time
 import urllib.request
@@ -49,7 +48,7 @@ os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")  # this process forks
 sys.path[:0] = [str(BENCH.parent), str(BENCH)]
 
 from _cluster import Cluster, cpu_seconds  # noqa: E402
-from _loadgen import pod_body  # noqa: E402
+from _loadgen import USER_AGENT, pod_body  # noqa: E402
 
 TARGETS = {"create_vs_raw_put": ("≥", 0.40), "create_p99_ms": ("≤", 25.0), "watch_p99_ms": ("≤", 50.0),
            "list_vs_raw_range": ("≤", 5.0)}
@@ -84,7 +83,8 @@ def say(text: str) -> None:
 # -- HTTP setup (urllib: a handful of requests, no client library) --------------------------
 
 def post(url: str, body: bytes) -> dict[str, Any]:
-    req = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(url, data=body, method="POST",
+                                 headers={"Content-Type": "application/json", "User-Agent": USER_AGENT})
     with urllib.request.urlopen(req, timeout=30) as resp:
         return json.loads(resp.read())
 

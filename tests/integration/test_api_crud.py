@@ -193,9 +193,53 @@ def test_apply_patch_creates_then_merges(http: httpx.Client, namespace: str) -> 
     assert_status(http.patch(path, content=body, headers=headers), 422, "Invalid")  # fieldManager required
     first = http.patch(path, params={"fieldManager": "test"}, content=body, headers=headers)
     assert first.status_code == 201, first.text
+    assert http.patch(path, params={"fieldManager": "other"}, content=b'{"data": {"c": "3"}}',
+                      headers={"Content-Type": "application/merge-patch+json"}).status_code == 200
     yaml_body = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\ndata:\n  b: '2'\n"
     second = http.patch(path, params={"fieldManager": "test"}, content=yaml_body, headers=headers)
-    assert second.status_code == 200 and second.json()["data"] == {"a": "1", "b": "2"}, second.text
+    # "test" no longer applies a: it goes; c belongs to "other" (an Update) and stays
+    assert second.status_code == 200 and second.json()["data"] == {"b": "2", "c": "3"}, second.text
+    managed = {(e["manager"], e["operation"]): e["fieldsV1"] for e in second.json()["metadata"]["managedFields"]}
+    assert managed == {("test", "Apply"): {"f:data": {"f:b": {}}}, ("other", "Update"): {"f:data": {"f:c": {}}}}
+
+
+def test_apply_conflict_between_two_managers_then_force(http: httpx.Client, namespace: str) -> None:
+    path = f"/api/v1/namespaces/{namespace}/configmaps/shared"
+
+    def apply(manager: str, data: dict[str, str], **params: str) -> httpx.Response:
+        return http.patch(path, params={"fieldManager": manager, **params}, content=json.dumps(
+            configmap("shared", data)).encode(), headers={"Content-Type": "application/apply-patch+yaml"})
+
+    assert apply("alice", {"one": "1", "two": "2"}).status_code == 201
+    assert apply("bob", {"one": "1"}).status_code == 200  # the same value: shared ownership, no conflict
+    body = assert_status(apply("bob", {"one": "uno", "two": "dos"}), 409, "Conflict")
+    assert body["message"] == 'Apply failed with 2 conflicts: conflicts with "alice":\n- .data.one\n- .data.two'
+    assert body["details"]["causes"] == [
+        {"reason": "FieldManagerConflict", "message": 'conflict with "alice"', "field": ".data.one"},
+        {"reason": "FieldManagerConflict", "message": 'conflict with "alice"', "field": ".data.two"}]
+    assert_status(apply("bob", {"one": "uno"}, force="false"), 409, "Conflict")
+    assert http.get(path).json()["data"] == {"one": "1", "two": "2"}
+    forced = apply("bob", {"one": "uno"}, force="true")
+    assert forced.status_code == 200 and forced.json()["data"] == {"one": "uno", "two": "2"}, forced.text
+    managed = {e["manager"]: e["fieldsV1"] for e in forced.json()["metadata"]["managedFields"]}
+    assert managed == {"alice": {"f:data": {"f:two": {}}}, "bob": {"f:data": {"f:one": {}}}}
+    # alice dropping "one" from her configuration no longer removes it: bob owns it now
+    assert apply("alice", {"two": "2"}).json()["data"] == {"one": "uno", "two": "2"}
+
+
+def test_apply_to_status_owns_status_only(http: httpx.Client, namespace: str) -> None:
+    path = deploys_path(namespace, "st")
+    headers = {"Content-Type": "application/apply-patch+yaml"}
+    assert http.patch(path, params={"fieldManager": "deployer"}, content=json.dumps(deployment("st")),
+                      headers=headers).status_code == 201
+    status = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "st"},
+              "spec": {"replicas": 9}, "status": {"replicas": 2}}
+    resp = http.patch(f"{path}/status", params={"fieldManager": "ctl"}, content=json.dumps(status), headers=headers)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["status"]["replicas"] == 2 and resp.json()["spec"]["replicas"] == 2
+    entries = {e["manager"]: e for e in resp.json()["metadata"]["managedFields"]}
+    assert entries["ctl"]["subresource"] == "status" and entries["ctl"]["fieldsV1"] == {"f:status": {"f:replicas": {}}}
+    assert "subresource" not in entries["deployer"]
 
 
 def test_patch_unsupported_content_type(http: httpx.Client, namespace: str) -> None:
