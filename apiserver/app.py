@@ -105,14 +105,7 @@ def create_app(server: ApiServer) -> Any:
     _add_error_handlers(app)
     _add_system_routes(app, server)
     _add_discovery_routes(app)
-    api_methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-
-    async def resource(request: Request) -> Response:
-        return await server.handlers.handle(request)
-
-    app.add_api_route("/api/{path:path}", resource, methods=api_methods, include_in_schema=False)
-    app.add_api_route("/apis/{path:path}", resource, methods=api_methods, include_in_schema=False)
-    return MetricsMiddleware(app)
+    return MetricsMiddleware(ResourceRouter(app, server.handlers))
 
 
 def _add_system_routes(app: FastAPI, server: ApiServer) -> None:
@@ -198,6 +191,31 @@ def _add_error_handlers(app: FastAPI) -> None:
         log.exception("unexpected error serving %s %s", request.method, request.url.path)
         return status_response(InternalError(f"an error on the server ({type(err).__name__}) has prevented the "
                                              "request from succeeding"))
+
+
+class ResourceRouter:
+    """Resource requests (the hot path) go straight to the handlers; FastAPI serves everything else."""
+
+    def __init__(self, app: Any, handlers: ApiHandlers) -> None:
+        self.app, self.handlers = app, handlers
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not _is_resource_path(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            response = await self.handlers.handle(request)
+        except Exception:  # noqa: BLE001 - a bug must still answer as a Status, never drop the connection
+            log.exception("unexpected error serving %s %s", request.method, request.url.path)
+            response = status_response(InternalError("an internal error has prevented the request from succeeding"))
+        await response(scope, receive, send)
+
+
+def _is_resource_path(path: str) -> bool:
+    """/api/v1/<resource>... or /apis/<group>/<version>/<resource>... (not discovery documents)."""
+    depth = path.rstrip("/").count("/")
+    return (path.startswith("/api/") and depth >= 3) or (path.startswith("/apis/") and depth >= 4)
 
 
 class MetricsMiddleware:

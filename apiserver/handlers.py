@@ -30,7 +30,8 @@ from . import apply as fieldmanager
 from . import patch as patches
 from . import protobuf, requestinfo, storage, tables
 from .rest import DeleteOptions, Obj, RestStore, WriteOptions, conflict, now_rfc3339
-from .watchcache import CLOSE, CachedObject, Filter, TooOld, WatchCache, WatchEvent, _type_for, dumps
+from .watchcache import (CLOSE, CachedObject, Filter, TooOld, WatchCache, WatchEvent, _type_for, dumps,
+                         selectable_fields)
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,7 @@ class ApiHandlers:
                          start: str | None) -> tuple[list[CachedObject], int, str | None, int]:
         """Paginate etcd at one revision, filtering as we go, until `limit` matches or the end."""
         prefix = rt.namespace_prefix(namespace)
+        field_paths = selectable_fields(rt)
         found: list[CachedObject] = []
         while True:
             try:
@@ -164,7 +166,7 @@ class ApiHandlers:
                 raise ServiceUnavailable(f"storage is unavailable: {exc}") from exc
             revision = page.revision
             for i, kv in enumerate(page.items):
-                obj = CachedObject.from_value(kv.key, kv.value, kv.mod_revision)
+                obj = CachedObject.from_value(kv.key, kv.value, kv.mod_revision, field_paths)
                 if flt.matches(obj):
                     found.append(obj)
                 if limit and len(found) >= limit:
@@ -190,7 +192,7 @@ class ApiHandlers:
             return json_response({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
                                   "metadata": meta, "items": [_partial(o.obj) for o in objects]})
         head = dumps({"kind": rt.list_kind_name, "apiVersion": rt.api_version, "metadata": meta})
-        body = head[:-1] + b',"items":[' + b",".join(o.json() for o in objects) + b"]}"
+        body = head[:-1] + b',"items":[' + b",".join(o.json for o in objects) + b"]}"
         return json_response(body)
 
     # -- WATCH -------------------------------------------------------------
@@ -243,13 +245,14 @@ class ApiHandlers:
 
         async def stream() -> AsyncIterator[bytes]:
             known: dict[str, CachedObject] = {}
+            field_paths = selectable_fields(rt)
             watch = None
             try:
                 watch = await self.rest.storage.watch(rt.storage_prefix, since + 1)
                 async with asyncio.timeout(timeout):
                     async for batch in watch:
                         for change in batch.events:
-                            event = _event_from_change(change, known)
+                            event = _event_from_change(change, known, field_paths)
                             if (type_ := _type_for(flt, event)) is not None:
                                 yield encoder.event_line(type_, event)
             except TimeoutError:
@@ -385,9 +388,9 @@ class ApiHandlers:
         await cache.wait_fresh(await self._min_revision(None))
         deleted = []
         for cached in cache.snapshot(flt):
-            meta = cached.obj["metadata"]
+            fields = cached.fields
             try:
-                obj, _ = await self.rest.delete(rt, meta.get("namespace"), meta["name"], opts)
+                obj, _ = await self.rest.delete(rt, fields["metadata.namespace"] or None, fields["metadata.name"], opts)
                 deleted.append(obj)
             except NotFound:
                 continue
@@ -750,7 +753,7 @@ def make_filter(rt: ResourceType, namespace: str | None, q: Any) -> Filter:
     name = fields.exact("metadata.name")
     if name is not None and not fields.requirements[1:] and not rt.namespaced:
         prefix = rt.storage_key(None, name)
-    return Filter(prefix, labels.matches, fields.matches, selective=not (labels.empty and fields.empty))
+    return Filter(prefix, labels.matches, fields.matches_values, selective=not (labels.empty and fields.empty))
 
 
 def _check_watch_params(q: Any, send_initial: bool, bookmarks: bool) -> None:
@@ -901,7 +904,7 @@ class _EventEncoder:
     def object_line(self, type_: str, obj: CachedObject) -> bytes:
         if self.table:
             return self._table_line(type_, obj.obj)
-        return b'{"type":"' + type_.encode() + b'","object":' + obj.json() + b"}\n"
+        return b'{"type":"' + type_.encode() + b'","object":' + obj.json + b"}\n"
 
     def event_line(self, type_: str, event: WatchEvent) -> bytes:
         if self.table:
@@ -941,13 +944,14 @@ def _error_line(err: ApiError) -> bytes:
     return dumps({"type": "ERROR", "object": err.to_status()}) + b"\n"
 
 
-def _event_from_change(change: storage.Event, known: dict[str, CachedObject]) -> WatchEvent:
+def _event_from_change(change: storage.Event, known: dict[str, CachedObject],
+                       field_paths: tuple[str, ...]) -> WatchEvent:
+    def cached(value: bytes) -> CachedObject:
+        return CachedObject.from_value(change.key, value, change.revision, field_paths)
     if change.type == "DELETE":
         known.pop(change.key, None)
-        return WatchEvent("DELETED", CachedObject.from_value(change.key, change.value, change.revision), None,
-                          change.revision)
-    obj = CachedObject.from_value(change.key, change.value, change.revision)
-    prev = CachedObject.from_value(change.key, change.prev_value, change.revision) if change.prev_value else None
+        return WatchEvent("DELETED", cached(change.value), None, change.revision, {})
+    obj = cached(change.value)
+    prev = cached(change.prev_value) if change.prev_value else None
     known[change.key] = obj
-    return WatchEvent("ADDED" if change.created else "MODIFIED", obj, prev, change.revision)
-
+    return WatchEvent("ADDED" if change.created else "MODIFIED", obj, prev, change.revision, {})

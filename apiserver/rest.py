@@ -39,14 +39,12 @@ def now_rfc3339(offset_s: float = 0) -> str:
 
 
 def encode(obj: Obj) -> bytes:
-    """The stored form: resourceVersion is etcd's revision, so it is never stored."""
-    meta = obj.get("metadata") or {}
-    rv = meta.pop("resourceVersion", None)
-    try:
-        return dumps(obj)
-    finally:
-        if rv is not None:
-            meta["resourceVersion"] = rv
+    """The stored form: apiVersion, kind, metadata first (see watchcache.with_resource_version), and no
+    resourceVersion, which is etcd's revision."""
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "resourceVersion"}
+    ordered = {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "metadata": meta}
+    ordered.update((k, v) for k, v in obj.items() if k not in ordered)
+    return dumps(ordered)
 
 
 @dataclass
@@ -74,6 +72,8 @@ class RestStore:
         self.storage = store
         self.caches = caches
         self.ttls = ttls or {}  # kinds whose objects expire (events: --event-ttl)
+        # Revisions of this apiserver's own namespace writes: the cache is trusted only once it has them.
+        self._namespace_writes: dict[str, int] = {}
 
     # -- reads -------------------------------------------------------------
 
@@ -112,6 +112,7 @@ class RestStore:
                 key = rt.storage_key(namespace, meta["name"])
                 revision = await self._etcd(self.storage.create(key, encode(obj), self.ttls.get(rt, 0)))
                 meta["resourceVersion"] = str(revision)
+                self._note_namespace_write(rt, meta["name"], revision)
                 return obj
             except storage.KeyExists:
                 if generate:
@@ -140,8 +141,9 @@ class RestStore:
         """Namespaced objects need their namespace to exist and not be terminating (NamespaceLifecycle)."""
         cache = self.caches.get(kinds.NAMESPACES)
         cached = cache.get(kinds.NAMESPACES.storage_key(None, name)) if cache else None
-        ns = cached.obj if cached else None
-        if ns is None:  # the cache may lag a namespace created a moment ago: ask etcd
+        fresh = cached is not None and cached.revision >= self._namespace_writes.get(name, 0)
+        ns = cached.obj if fresh and cached else None
+        if ns is None:  # the cache may lag a namespace write made a moment ago: ask etcd
             kv = await self._etcd(self.storage.get(kinds.NAMESPACES.storage_key(None, name)))
             ns = decode(kv.value, kv.mod_revision) if kv else None
         if ns is None:
@@ -194,7 +196,12 @@ class RestStore:
             revision = await self._etcd_mismatch(self.storage.update(key, encode(new), mod_revision,
                                                                      self.ttls.get(rt, 0)))
         meta["resourceVersion"] = str(revision)
+        self._note_namespace_write(rt, meta["name"], revision)
         return new
+
+    def _note_namespace_write(self, rt: ResourceType, name: str, revision: int) -> None:
+        if rt is kinds.NAMESPACES:
+            self._namespace_writes[name] = revision
 
     @staticmethod
     def _deletion_complete(rt: ResourceType, obj: Obj) -> bool:
@@ -259,6 +266,7 @@ class RestStore:
             except storage.RevisionMismatch:
                 continue
             current["metadata"]["resourceVersion"] = str(revision)
+            self._note_namespace_write(rt, name, revision)
             return current, True
 
     def _mark_for_deletion(self, rt: ResourceType, obj: Obj, opts: DeleteOptions) -> Obj | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import decimal
+import functools
 import ipaddress
 import json
 import re
@@ -73,75 +74,103 @@ def max_len_error(length: int) -> str:
 
 def _byte_len(value: str) -> int:
     """Go measures strings in UTF-8 bytes."""
-    return len(value.encode("utf-8", "surrogatepass"))
+    return len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
 
 
-def _full(fmt: str, value: str) -> bool:
-    return re.fullmatch(fmt, value) is not None
+_DNS1123_LABEL = re.compile(_DNS1123_LABEL_FMT)
+_DNS1123_SUBDOMAIN = re.compile(_DNS1123_SUBDOMAIN_FMT)
+_DNS1035_LABEL = re.compile(_DNS1035_LABEL_FMT)
+_LABEL_KEY = re.compile(_LABEL_KEY_FMT)
+_LABEL_VALUE = re.compile(_LABEL_VALUE_FMT)
+_CONFIG_MAP_KEY = re.compile(_CONFIG_MAP_KEY_FMT)
+_PERCENT = re.compile(_PERCENT_FMT)
+_HTTP_HEADER = re.compile(_HTTP_HEADER_FMT)
+_PORT_NAME_CHARS = re.compile("[-a-z0-9]+")
+_LOWER_LETTER = re.compile("[a-z]")
+_INTEGER = re.compile("[+-]?[0-9]+")
+
+# The checks below are pure functions of one string, asked about the same few names, labels and keys on every
+# write: each keeps its answers (as tuples) in a bounded cache, and the public function copies one into a list.
+_format_cache = functools.lru_cache(maxsize=4096)
 
 
 def is_dns1123_label(value: Any) -> list[str]:
-    if not isinstance(value, str):
-        return [_NOT_A_STRING]
+    return list(_dns1123_label_errors(value)) if isinstance(value, str) else [_NOT_A_STRING]
+
+
+@_format_cache
+def _dns1123_label_errors(value: str) -> tuple[str, ...]:
     errs = [max_len_error(MAX_LABEL_LENGTH)] if _byte_len(value) > MAX_LABEL_LENGTH else []
-    if not _full(_DNS1123_LABEL_FMT, value):
-        if _full(_DNS1123_SUBDOMAIN_FMT, value):
+    if not _DNS1123_LABEL.fullmatch(value):
+        if _DNS1123_SUBDOMAIN.fullmatch(value):
             errs.append("must not contain dots")
         else:
             errs.append(regex_error(_DNS1123_LABEL_MSG, _DNS1123_LABEL_FMT, "my-name", "123-abc"))
-    return errs
+    return tuple(errs)
 
 
 def is_dns1123_subdomain(value: Any) -> list[str]:
-    if not isinstance(value, str):
-        return [_NOT_A_STRING]
+    return list(_dns1123_subdomain_errors(value)) if isinstance(value, str) else [_NOT_A_STRING]
+
+
+@_format_cache
+def _dns1123_subdomain_errors(value: str) -> tuple[str, ...]:
     errs = [max_len_error(MAX_SUBDOMAIN_LENGTH)] if _byte_len(value) > MAX_SUBDOMAIN_LENGTH else []
-    if not _full(_DNS1123_SUBDOMAIN_FMT, value):
+    if not _DNS1123_SUBDOMAIN.fullmatch(value):
         errs.append(regex_error(_DNS1123_SUBDOMAIN_MSG, _DNS1123_SUBDOMAIN_FMT, "example.com"))
-    return errs
+    return tuple(errs)
 
 
 def is_dns1035_label(value: Any) -> list[str]:
-    if not isinstance(value, str):
-        return [_NOT_A_STRING]
+    return list(_dns1035_label_errors(value)) if isinstance(value, str) else [_NOT_A_STRING]
+
+
+@_format_cache
+def _dns1035_label_errors(value: str) -> tuple[str, ...]:
     errs = [max_len_error(MAX_LABEL_LENGTH)] if _byte_len(value) > MAX_LABEL_LENGTH else []
-    if not _full(_DNS1035_LABEL_FMT, value):
+    if not _DNS1035_LABEL.fullmatch(value):
         errs.append(regex_error(_DNS1035_LABEL_MSG, _DNS1035_LABEL_FMT, "my-name", "abc-123"))
-    return errs
+    return tuple(errs)
 
 
 def is_qualified_name(value: Any) -> list[str]:
     """A label key: an optional DNS-subdomain prefix and '/', then a name of at most 63 characters."""
-    if not isinstance(value, str):
-        return [_NOT_A_STRING]
+    return list(_qualified_name_errors(value)) if isinstance(value, str) else [_NOT_A_STRING]
+
+
+@_format_cache
+def _qualified_name_errors(value: str) -> tuple[str, ...]:
     parts = value.split("/")
     errs: list[str] = []
     if len(parts) > 2:
-        return ["a qualified name " + regex_error(_LABEL_KEY_MSG, _LABEL_KEY_FMT, "MyName", "my.name", "123-abc")
-                + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"]
+        return ("a qualified name " + regex_error(_LABEL_KEY_MSG, _LABEL_KEY_FMT, "MyName", "my.name", "123-abc")
+                + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",)
     name = parts[-1]
     if len(parts) == 2:
         prefix = parts[0]
         if not prefix:
             errs.append("prefix part must be non-empty")
         else:
-            errs.extend("prefix part " + msg for msg in is_dns1123_subdomain(prefix))
+            errs.extend("prefix part " + msg for msg in _dns1123_subdomain_errors(prefix))
     if not name:
         errs.append("name part must be non-empty")
     elif _byte_len(name) > MAX_LABEL_LENGTH:
         errs.append("name part " + max_len_error(MAX_LABEL_LENGTH))
-    if not _full(_LABEL_KEY_FMT, name):
+    if not _LABEL_KEY.fullmatch(name):
         errs.append("name part " + regex_error(_LABEL_KEY_MSG, _LABEL_KEY_FMT, "MyName", "my.name", "123-abc"))
-    return errs
+    return tuple(errs)
 
 
 def is_valid_label_value(value: Any) -> list[str]:
-    if not isinstance(value, str):
-        return [_NOT_A_STRING]
+    return list(_label_value_errors(value)) if isinstance(value, str) else [_NOT_A_STRING]
+
+
+@_format_cache
+def _label_value_errors(value: str) -> tuple[str, ...]:
     errs = [max_len_error(MAX_LABEL_LENGTH)] if _byte_len(value) > MAX_LABEL_LENGTH else []
-    if not _full(_LABEL_VALUE_FMT, value):
+    if not _LABEL_VALUE.fullmatch(value):
         errs.append(regex_error(_LABEL_VALUE_MSG, _LABEL_VALUE_FMT, "MyValue", "my_value", "12345"))
-    return errs
+    return tuple(errs)
 
 
 def is_valid_port_num(port: int) -> list[str]:
@@ -154,22 +183,25 @@ def inclusive_range_error(low: int, high: int) -> str:
 
 def is_valid_port_name(port: Any) -> list[str]:
     """An IANA_SVC_NAME: at most 15 of [-a-z0-9], with a letter, no leading/trailing or double hyphen."""
-    if not isinstance(port, str):
-        return [_NOT_A_STRING]
+    return list(_port_name_errors(port)) if isinstance(port, str) else [_NOT_A_STRING]
+
+
+@_format_cache
+def _port_name_errors(port: str) -> tuple[str, ...]:
     errs = [max_len_error(15)] if len(port) > 15 else []
-    if not _full("[-a-z0-9]+", port):
+    if not _PORT_NAME_CHARS.fullmatch(port):
         errs.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
-    if not re.search("[a-z]", port):
+    if not _LOWER_LETTER.search(port):
         errs.append("must contain at least one letter (a-z)")
     if "--" in port:
         errs.append("must not contain consecutive hyphens")
     if port and (port[0] == "-" or port[-1] == "-"):
         errs.append("must not begin or end with a hyphen")
-    return errs
+    return tuple(errs)
 
 
 def is_valid_percent(value: Any) -> list[str]:
-    if isinstance(value, str) and _full(_PERCENT_FMT, value):
+    if isinstance(value, str) and _PERCENT.fullmatch(value):
         return []
     return [regex_error("a valid percent string must be a numeric string followed by an ending '%'",
                         _PERCENT_FMT, "1%", "93%")]
@@ -177,13 +209,16 @@ def is_valid_percent(value: Any) -> list[str]:
 
 def is_env_var_name(value: Any) -> list[str]:
     """Upstream's relaxed rule (RelaxedEnvironmentVariableValidation, on by default since 1.32)."""
-    if not isinstance(value, str):
-        return [_NOT_A_STRING]
+    return list(_env_var_name_errors(value)) if isinstance(value, str) else [_NOT_A_STRING]
+
+
+@_format_cache
+def _env_var_name_errors(value: str) -> tuple[str, ...]:
     if not value:
-        return ["environment variable name must be non-empty"]
+        return ("environment variable name must be non-empty",)
     if any(not 32 <= ord(ch) <= 126 or ch == "=" for ch in value):
-        return ["a valid environment variable name must consist only of printable ASCII characters other than '='"]
-    return []
+        return ("a valid environment variable name must consist only of printable ASCII characters other than '='",)
+    return ()
 
 
 def _chdir_prefix_errors(value: str) -> list[str]:
@@ -195,16 +230,19 @@ def _chdir_prefix_errors(value: str) -> list[str]:
 
 
 def is_config_map_key(value: Any) -> list[str]:
-    if not isinstance(value, str):
-        return [_NOT_A_STRING]
+    return list(_config_map_key_errors(value)) if isinstance(value, str) else [_NOT_A_STRING]
+
+
+@_format_cache
+def _config_map_key_errors(value: str) -> tuple[str, ...]:
     errs = [max_len_error(MAX_SUBDOMAIN_LENGTH)] if _byte_len(value) > MAX_SUBDOMAIN_LENGTH else []
-    if not _full(_CONFIG_MAP_KEY_FMT, value):
+    if not _CONFIG_MAP_KEY.fullmatch(value):
         errs.append(regex_error(_CONFIG_MAP_KEY_MSG, _CONFIG_MAP_KEY_FMT, "key.name", "KEY_NAME", "key-name"))
-    return errs + _chdir_prefix_errors(value)
+    return tuple(errs + _chdir_prefix_errors(value))
 
 
 def is_http_header_name(value: Any) -> list[str]:
-    if isinstance(value, str) and _full(_HTTP_HEADER_FMT, value):
+    if isinstance(value, str) and _HTTP_HEADER.fullmatch(value):
         return []
     return [regex_error("a valid HTTP header must consist of alphanumeric characters or '-'",
                         _HTTP_HEADER_FMT, "X-Header-Name")]
@@ -269,7 +307,11 @@ def _parse_quantity(value: Any) -> tuple[Decimal, str]:
     """(amount, format) where format is BinarySI, DecimalSI or DecimalExponent."""
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise ValueError(QUANTITY_FORMAT_ERROR)
-    text = repr(value) if isinstance(value, float) else str(value)
+    return _parse_quantity_text(repr(value) if isinstance(value, float) else str(value))
+
+
+@_format_cache
+def _parse_quantity_text(text: str) -> tuple[Decimal, str]:
     match = _QUANTITY.fullmatch(text)
     if match is None:
         raise ValueError(QUANTITY_FORMAT_ERROR)
@@ -298,6 +340,7 @@ def _round_and_cap(amount: Decimal) -> Decimal:
     return -magnitude if amount < 0 else magnitude
 
 
+@_format_cache
 def _format_quantity(amount: Decimal, fmt: str) -> str:
     if amount == 0:
         return "0"
@@ -432,7 +475,7 @@ def _cron_number(text: str, names: dict[str, int] | None) -> int | str:
     """An int (or month/day name), else robfig's error message."""
     if names and text.lower() in names:
         return names[text.lower()]
-    if not re.fullmatch("[+-]?[0-9]+", text):
+    if not _INTEGER.fullmatch(text):
         return f'failed to parse int from {text}: strconv.Atoi: parsing "{text}": invalid syntax'
     number = int(text)
     return f"negative number ({number}) not allowed: {text}" if number < 0 else number
@@ -565,17 +608,16 @@ class Causes:
 
     # -- getters: absent or null gives the zero value; a wrong type gives a cause and the zero value --
 
-    def _get(self, obj: Any, key: str, path: str, types: tuple[type, ...], expected: str) -> Any:
-        value = obj.get(key) if isinstance(obj, dict) else None
-        if value is None:
-            return None
-        if isinstance(value, types) and not (isinstance(value, bool) and bool not in types):
-            return value
+    def _wrong_type(self, path: str, key: str, value: Any, expected: str) -> None:
         self.type_invalid(_p(path, key), value, expected)
-        return None
 
     def text(self, obj: Any, key: str, path: str) -> str:
-        return self._get(obj, key, path, (str,), "string") or ""
+        value = obj.get(key) if isinstance(obj, dict) else None
+        if isinstance(value, str):
+            return value
+        if value is not None:
+            self._wrong_type(path, key, value, "string")
+        return ""
 
     def integer(self, obj: Any, key: str, path: str) -> int | None:
         value = obj.get(key) if isinstance(obj, dict) else None
@@ -583,36 +625,63 @@ class Causes:
             return None
         number = _as_int(value)
         if number is None:
-            self.type_invalid(_p(path, key), value, "integer")
+            self._wrong_type(path, key, value, "integer")
         return number
 
     def boolean(self, obj: Any, key: str, path: str) -> bool | None:
-        return self._get(obj, key, path, (bool,), "boolean")
+        value = obj.get(key) if isinstance(obj, dict) else None
+        if value is None or isinstance(value, bool):
+            return value
+        self._wrong_type(path, key, value, "boolean")
+        return None
+
+    def _object(self, obj: Any, key: str, path: str) -> dict[Any, Any] | None:
+        value = obj.get(key) if isinstance(obj, dict) else None
+        if value is None or isinstance(value, dict):
+            return value
+        self._wrong_type(path, key, value, "object")
+        return None
 
     def mapping(self, obj: Any, key: str, path: str) -> dict[str, Any]:
-        return self._string_keys(self._get(obj, key, path, (dict,), "object") or {}, _p(path, key))
+        found = self._object(obj, key, path)
+        return self._string_keys(found, path, key) if found else {}
 
-    def _string_keys(self, found: dict[Any, Any], path: str) -> dict[str, Any]:
-        """JSON objects have string keys; anything else is reported and dropped."""
-        for key in [k for k in found if not isinstance(k, str)]:
-            self.type_invalid(f"{path}[{key}]", key, "string")
+    def _string_keys(self, found: dict[Any, Any], path: str, key: str) -> dict[str, Any]:
+        """JSON objects have string keys; anything else is reported and dropped (found itself when all are)."""
+        bad = [k for k in found if not isinstance(k, str)]
+        if not bad:
+            return found
+        for bad_key in bad:
+            self.type_invalid(f"{_p(path, key)}[{bad_key}]", bad_key, "string")
         return {k: v for k, v in found.items() if isinstance(k, str)}
 
     def sequence(self, obj: Any, key: str, path: str) -> list[Any]:
-        return self._get(obj, key, path, (list,), "array") or []
+        value = obj.get(key) if isinstance(obj, dict) else None
+        if isinstance(value, list):
+            return value
+        if value is not None:
+            self._wrong_type(path, key, value, "array")
+        return []
 
-    def objects(self, obj: Any, key: str, path: str) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    def objects(self, obj: Any, key: str, path: str) -> list[tuple[int, str, dict[str, Any]]]:
         """(index, path, item) for each object in a list field; other items become causes."""
-        base = _p(path, key)
-        for i, item in enumerate(self.sequence(obj, key, path)):
+        items = self.sequence(obj, key, path)
+        if not items:
+            return []
+        base, found = _p(path, key), []
+        for i, item in enumerate(items):
             if isinstance(item, dict):
-                yield i, f"{base}[{i}]", item
+                found.append((i, f"{base}[{i}]", item))
             else:
                 self.type_invalid(f"{base}[{i}]", item, "object")
+        return found
 
     def strings(self, obj: Any, key: str, path: str) -> list[str]:
+        items = self.sequence(obj, key, path)
+        if all(isinstance(item, str) for item in items):
+            return items
         base, found = _p(path, key), []
-        for i, item in enumerate(self.sequence(obj, key, path)):
+        for i, item in enumerate(items):
             if isinstance(item, str):
                 found.append(item)
             else:
@@ -621,10 +690,13 @@ class Causes:
 
     def string_map(self, obj: Any, key: str, path: str) -> dict[str, str] | None:
         """A map of strings (labels, data); None when absent."""
-        raw = self._get(obj, key, path, (dict,), "object")
+        raw = self._object(obj, key, path)
         if raw is None:
             return None
-        raw, found = self._string_keys(raw, _p(path, key)), {}
+        raw = self._string_keys(raw, path, key) if raw else {}
+        if all(isinstance(value, str) for value in raw.values()):
+            return raw
+        found = {}
         for name, value in raw.items():
             if isinstance(value, str):
                 found[name] = value
@@ -1101,6 +1173,9 @@ def _env_value_from(e: Causes, var: Obj, path: str) -> None:
         e.invalid(source_path, "", "may not have more than one field specified at a time")
 
 
+_SUBSCRIPTED_FIELD_PATH = re.compile(r"(metadata\.(?:annotations|labels))\['(.*)'\]")
+
+
 def _object_field_selector(e: Causes, ref: Obj, path: str, allowed: Sequence[str]) -> None:
     api_version, field_path = e.text(ref, "apiVersion", path), e.text(ref, "fieldPath", path)
     if not api_version:
@@ -1113,7 +1188,7 @@ def _object_field_selector(e: Causes, ref: Obj, path: str, allowed: Sequence[str
         e.invalid(_p(path, "fieldPath"), field_path, f"error converting fieldPath: unsupported pod version: "
                   f"{api_version}")
         return
-    subscripted = re.fullmatch(r"(metadata\.(?:annotations|labels))\['(.*)'\]", field_path)
+    subscripted = _SUBSCRIPTED_FIELD_PATH.fullmatch(field_path)
     if subscripted:
         key = subscripted[2].lower() if subscripted[1] == "metadata.annotations" else subscripted[2]
         _label_name(e, key, path)
@@ -1377,15 +1452,18 @@ def _pod_security_context(e: Causes, context: Obj, path: str) -> None:
     _seccomp_profile(e, context, path)
 
 
+_SYSCTL_FMT = "([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?"
+_SYSCTL = re.compile(_SYSCTL_FMT)
+
+
 def _sysctls(e: Causes, context: Obj, path: str) -> None:
     names: set[str] = set()
-    pattern = "([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?"
     for _, item_path, sysctl in e.objects(context, "sysctls", path):
         name = e.text(sysctl, "name", item_path)
         if not name:
             e.required(_p(item_path, "name"))
-        elif len(name) > 253 or not _full(pattern, name):
-            e.invalid(_p(item_path, "name"), name, f"must have at most 253 characters and match regex ^{pattern}$")
+        elif len(name) > 253 or not _SYSCTL.fullmatch(name):
+            e.invalid(_p(item_path, "name"), name, f"must have at most 253 characters and match regex ^{_SYSCTL_FMT}$")
         elif name in names:
             e.duplicate(_p(item_path, "name"), name)
         names.add(name)
@@ -1487,14 +1565,17 @@ def _dns_config(e: Causes, spec: Obj, path: str) -> None:
             e.required(item_path, "must not be empty")
 
 
+_UNDERSCORE_LABEL_FMT = "_?[a-z0-9]([-_a-z0-9]*[a-z0-9])?"
+_UNDERSCORE_SUBDOMAIN_FMT = f"{_UNDERSCORE_LABEL_FMT}(\\.{_UNDERSCORE_LABEL_FMT})*"
+_UNDERSCORE_SUBDOMAIN = re.compile(_UNDERSCORE_SUBDOMAIN_FMT)
+
+
 def _subdomain_with_underscore(value: str) -> list[str]:
-    label = "_?[a-z0-9]([-_a-z0-9]*[a-z0-9])?"
-    fmt = f"{label}(\\.{label})*"
     errs = [max_len_error(MAX_SUBDOMAIN_LENGTH)] if len(value) > MAX_SUBDOMAIN_LENGTH else []
-    if not _full(fmt, value):
+    if not _UNDERSCORE_SUBDOMAIN.fullmatch(value):
         errs.append(regex_error("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-                                "'_', '-' or '.', and must start and end with an alphanumeric character", fmt,
-                                "example.com"))
+                                "'_', '-' or '.', and must start and end with an alphanumeric character",
+                                _UNDERSCORE_SUBDOMAIN_FMT, "example.com"))
     return errs
 
 
@@ -1770,7 +1851,7 @@ def _pod_annotations(e: Causes, meta: Any, spec: Obj, path: str) -> None:
     if isinstance(mirror, str) and not spec.get("nodeName"):
         e.invalid(f"{path}[{MIRROR_POD_ANNOTATION}]", mirror, "must set spec.nodeName if mirror pod annotation is set")
     cost = annotations.get(POD_DELETION_COST_ANNOTATION)
-    if isinstance(cost, str) and not (re.fullmatch("[+-]?[0-9]+", cost) and -2**31 <= int(cost) < 2**31):
+    if isinstance(cost, str) and not (_INTEGER.fullmatch(cost) and -2**31 <= int(cost) < 2**31):
         e.invalid(f"{path}[{POD_DELETION_COST_ANNOTATION}]", cost, "must be a 32bit integer")
 
 
@@ -1933,7 +2014,7 @@ def _int_or_percent(value: Any) -> int:
     """getIntOrPercentValue: a percent's number, an int, or a string's Atoi (0 when not numeric)."""
     if isinstance(value, str):
         number = value[:-1] if not is_valid_percent(value) else value
-        return int(number) if re.fullmatch("[+-]?[0-9]+", number) else 0
+        return int(number) if _INTEGER.fullmatch(number) else 0
     return _as_int(value) or 0
 
 
@@ -2282,6 +2363,9 @@ def _schedule(e: Causes, schedule: str, spec: Obj, old_spec: Obj | None) -> None
         e.invalid("spec.schedule", schedule, "cannot use TZ or CRON_TZ in schedule, use timeZone field instead")
 
 
+_TIME_ZONE_PART = re.compile("[A-Za-z.\\-_0-9+]{1,14}")
+
+
 def _time_zone(e: Causes, spec: Obj) -> None:
     if spec.get("timeZone") is None:
         return
@@ -2290,7 +2374,7 @@ def _time_zone(e: Causes, spec: Obj) -> None:
         e.invalid(path, zone, "timeZone must be nil or non-empty string")
         return
     parts = zone.split("/")
-    if any(part in (".", "..") or part.startswith("-") or not _full("[A-Za-z.\\-_0-9+]{1,14}", part) for part in parts):
+    if any(part in (".", "..") or part.startswith("-") or not _TIME_ZONE_PART.fullmatch(part) for part in parts):
         e.invalid(path, zone, f"unknown time zone {zone}")
     elif zone.lower() == "local":
         e.invalid(path, zone, "timeZone must be an explicit time zone as defined in https://www.iana.org/time-zones")

@@ -16,10 +16,11 @@ import random
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from prometheus_client import Counter, Gauge
 
+from common import selectors
 from common.api.registry import ResourceType
 
 from . import storage
@@ -43,38 +44,62 @@ def decode(value: bytes, revision: int) -> dict[str, Any]:
     return obj
 
 
-class CachedObject:
-    """One object as of one revision, parsed once and serialised at most once."""
-    __slots__ = ("key", "obj", "revision", "_json")
+def with_resource_version(value: bytes, revision: int) -> bytes:
+    """The stored bytes as served: resourceVersion spliced into metadata without re-encoding.
 
-    def __init__(self, key: str, obj: dict[str, Any], revision: int) -> None:
-        self.key, self.obj, self.revision = key, obj, revision
-        self._json: bytes | None = None
+    rest.encode writes `metadata` right after apiVersion and kind, so its first
+    occurrence is the object's own (a pod template's comes later).
+    """
+    at = value.find(b'"metadata":{')
+    if at < 0:
+        return dumps(decode(value, revision))
+    at += len(b'"metadata":{')
+    rv = b'"resourceVersion":"' + str(revision).encode() + b'"'
+    return value[:at] + rv + (b"" if value[at:at + 1] == b"}" else b",") + value[at:]
+
+
+def selectable_fields(rt: ResourceType) -> tuple[str, ...]:
+    return ("metadata.name", "metadata.namespace", *rt.field_selectors)
+
+
+class CachedObject(NamedTuple):
+    """One object as of one revision: its served bytes plus what selectors look at.
+
+    Only strings, bytes and flat str dicts: the cyclic GC stops tracking these
+    tuples, so a cache of many objects costs nothing per garbage collection.
+    """
+    key: str
+    revision: int
+    json: bytes
+    labels: dict[str, str]
+    fields: dict[str, str]
 
     @classmethod
-    def from_value(cls, key: str, value: bytes, revision: int) -> "CachedObject":
-        return cls(key, decode(value, revision), revision)
+    def from_value(cls, key: str, value: bytes, revision: int, field_paths: tuple[str, ...]) -> "CachedObject":
+        obj = json.loads(value)
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        fields = {path: selectors.field_value(obj, path) for path in field_paths}
+        return cls(key, revision, with_resource_version(value, revision), {**labels}, fields)
 
-    def json(self) -> bytes:
-        if self._json is None:
-            self._json = dumps(self.obj)
-        return self._json
+    @property
+    def obj(self) -> dict[str, Any]:
+        """A freshly decoded copy the caller may keep or change."""
+        return json.loads(self.json)
 
 
-class WatchEvent:
+class WatchEvent(NamedTuple):
     """A change as etcd reported it; each watcher sees it as ADDED, MODIFIED or DELETED."""
-    __slots__ = ("type", "obj", "prev", "revision", "_lines")
-
-    def __init__(self, type_: str, obj: CachedObject, prev: CachedObject | None, revision: int) -> None:
-        self.type, self.obj, self.prev, self.revision = type_, obj, prev, revision
-        self._lines: dict[str, bytes] = {}
+    type: str
+    obj: CachedObject
+    prev: CachedObject | None
+    revision: int
+    lines: dict[str, bytes]  # event lines by type, encoded once for all watchers
 
     def line(self, type_: str) -> bytes:
-        """The newline-terminated JSON watch event, encoded once for all watchers."""
-        line = self._lines.get(type_)
+        line = self.lines.get(type_)
         if line is None:
-            line = b'{"type":"' + type_.encode() + b'","object":' + self.obj.json() + b"}\n"
-            self._lines[type_] = line
+            line = b'{"type":"' + type_.encode() + b'","object":' + self.obj.json + b"}\n"
+            self.lines[type_] = line
         return line
 
 
@@ -83,16 +108,13 @@ class Filter:
     """What one LIST or WATCH selects: a namespace key prefix plus label and field predicates."""
     key_prefix: str
     labels: Callable[[dict[str, str]], bool] = lambda _labels: True
-    fields: Callable[[dict[str, Any]], bool] = lambda _obj: True
+    fields: Callable[[dict[str, str]], bool] = lambda _fields: True  # over CachedObject.fields
     selective: bool = False  # any label/field requirement at all
 
     def matches(self, cached: CachedObject) -> bool:
         if not cached.key.startswith(self.key_prefix):
             return False
-        if not self.selective:
-            return True
-        obj = cached.obj
-        return self.labels((obj.get("metadata") or {}).get("labels") or {}) and self.fields(obj)
+        return not self.selective or (self.labels(cached.labels) and self.fields(cached.fields))
 
 
 # An item in a watcher's queue: (event type, event) or ("BOOKMARK", revision) or (CLOSE, reason).
@@ -149,6 +171,7 @@ class WatchCache:
     def __init__(self, store: storage.Storage, rt: ResourceType, *, capacity: int = 10_000,
                  bookmark_interval_s: float = 30.0) -> None:
         self.store, self.rt = store, rt
+        self.field_paths = selectable_fields(rt)
         self.objects: dict[str, CachedObject] = {}
         self.events: deque[WatchEvent] = deque()
         self.capacity = capacity
@@ -183,7 +206,7 @@ class WatchCache:
 
     async def _relist(self) -> None:
         items, revision = await self._list_all()
-        self.objects = {kv.key: CachedObject.from_value(kv.key, kv.value, kv.mod_revision) for kv in items}
+        self.objects = {kv.key: self._cached(kv.key, kv.value, kv.mod_revision) for kv in items}
         self.events.clear()
         self.revision = self.window_start = revision
         for watcher in list(self.watchers):  # they re-watch and learn what changed (or get 410)
@@ -218,15 +241,19 @@ class WatchCache:
             self.revision = batch.revision
         self._notify_progress()
 
+    def _cached(self, key: str, value: bytes, revision: int) -> CachedObject:
+        return CachedObject.from_value(key, value, revision, self.field_paths)
+
     def _to_event(self, change: storage.Event) -> WatchEvent:
         prev = self.objects.get(change.key)
         if change.type == "DELETE":
             self.objects.pop(change.key, None)
-            gone = CachedObject.from_value(change.key, change.value, change.revision)
-            return WatchEvent("DELETED", gone, prev, change.revision)
-        obj = CachedObject.from_value(change.key, change.value, change.revision)
+            # A deleted object is served as its last state at the deletion's revision.
+            gone = self._cached(change.key, change.value, change.revision)
+            return WatchEvent("DELETED", gone, prev, change.revision, {})
+        obj = self._cached(change.key, change.value, change.revision)
         self.objects[change.key] = obj
-        return WatchEvent("ADDED" if prev is None else "MODIFIED", obj, prev, change.revision)
+        return WatchEvent("ADDED" if prev is None else "MODIFIED", obj, prev, change.revision, {})
 
     def _dispatch(self, event: WatchEvent) -> None:
         self.events.append(event)

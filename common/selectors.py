@@ -161,11 +161,11 @@ class FieldSelector:
     requirements: tuple[FieldRequirement, ...] = ()
 
     def matches(self, obj: Mapping[str, Any]) -> bool:
-        for req in self.requirements:
-            actual = field_value(obj, req.field)
-            if (actual == req.value) == req.negate:
-                return False
-        return True
+        return self.matches_values({req.field: field_value(obj, req.field) for req in self.requirements})
+
+    def matches_values(self, values: Mapping[str, str]) -> bool:
+        """Match precomputed `field path → string value` pairs (what the apiserver's watch cache keeps)."""
+        return all((values.get(req.field, "") == req.value) != req.negate for req in self.requirements)
 
     @property
     def empty(self) -> bool:
