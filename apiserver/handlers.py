@@ -110,14 +110,16 @@ class ApiHandlers:
             return json_response(scale_of(rt, obj))
         return self._render_one(request, rt, obj)
 
-    def _render_one(self, request: Request, rt: ResourceType, obj: Obj, status: int = 200) -> Response:
+    def _render_one(self, request: Request, rt: ResourceType, obj: Obj, status: int = 200,
+                    served: bytes | None = None) -> Response:
+        """The object as the client asked for it; `served` is its JSON when a write already encoded it."""
         accept = request.headers.get("accept", "")
         if "as=Table" in accept:
             return json_response(tables.to_table(rt, [obj], resource_version=obj["metadata"].get("resourceVersion", ""),
                                                  include_object=_include_object(request)), status)
         if "as=PartialObjectMetadata" in accept:
             return json_response(_partial(obj), status)
-        return json_response(obj, status)
+        return json_response(served or obj, status)
 
     async def list(self, request: Request, info: requestinfo.RequestInfo) -> Response:
         rt, q = info.rt, request.query_params
@@ -277,17 +279,17 @@ class ApiHandlers:
         obj = await read_object(request, rt, opts)
         _check_body_namespace(rt, info.namespace, obj)
         created = await self.rest.create(rt, info.namespace, obj, opts)
-        return _with_warnings(self._render_one(request, rt, created, 201), opts)
+        return _with_warnings(self._render_one(request, rt, created.obj, 201, created.json), opts)
 
     async def update(self, request: Request, info: requestinfo.RequestInfo) -> Response:
         rt, sub, name = info.rt, info.subresource, info.name or ""
         opts = _write_options(request)
         if sub == "scale":
             scale = await read_object(request, _SCALE_TYPE, opts, expected=("autoscaling/v1", "Scale"))
-            new, _ = await self.rest.update(rt, info.namespace, name, _set_replicas(rt, scale),
-                                            precondition_rv=scale["metadata"].get("resourceVersion"),
-                                            subresource="scale", opts=opts)
-            return json_response(scale_of(rt, new))
+            written, _ = await self.rest.update(rt, info.namespace, name, _set_replicas(rt, scale),
+                                                precondition_rv=scale["metadata"].get("resourceVersion"),
+                                                subresource="scale", opts=opts)
+            return json_response(scale_of(rt, written.obj))
         if sub not in (None, "status", "finalize"):
             raise MethodNotAllowed("the server does not allow this method on the requested resource")
         obj = await read_object(request, rt, opts)
@@ -300,10 +302,10 @@ class ApiHandlers:
         create_copy = copy.deepcopy(obj) if rt.allow_create_on_update else None
         if create_copy is not None:
             create_copy["metadata"].pop("resourceVersion", None)
-        new, created = await self.rest.update(rt, info.namespace, name, transform,
-                                              precondition_rv=meta.get("resourceVersion") or None,
-                                              subresource=sub, opts=opts, create_obj=create_copy)
-        return _with_warnings(self._render_one(request, rt, new, 201 if created else 200), opts)
+        written, created = await self.rest.update(rt, info.namespace, name, transform,
+                                                  precondition_rv=meta.get("resourceVersion") or None,
+                                                  subresource=sub, opts=opts, create_obj=create_copy)
+        return _with_warnings(self._render_one(request, rt, written.obj, 201 if created else 200, written.json), opts)
 
     async def patch(self, request: Request, info: requestinfo.RequestInfo) -> Response:
         rt, sub, name = info.rt, info.subresource, info.name or ""
@@ -316,25 +318,23 @@ class ApiHandlers:
             return await self._apply(request, info, body, opts)
         document = _parse_patch(body, patch_type)
         view_type = _SCALE_TYPE if sub == "scale" else rt
-        pinned: list[str] = []
-
+        
         def transform(current: Obj) -> Obj:
             view = scale_of(rt, current) if sub == "scale" else current
             patched = apply_patch(view_type, view, document, patch_type)
             _check_patched(view_type, view, patched, opts)
             rv = (patched.get("metadata") or {}).get("resourceVersion")
             if rv and rv != view["metadata"].get("resourceVersion"):
-                pinned.append(rv)
                 raise _PinnedVersion()
             return _set_replicas(rt, patched)(current) if sub == "scale" else patched
 
         try:
-            new, _ = await self.rest.update(rt, info.namespace, name, transform, subresource=sub, opts=opts)
+            written, _ = await self.rest.update(rt, info.namespace, name, transform, subresource=sub, opts=opts)
         except _PinnedVersion:
             raise conflict(rt, name) from None
         if sub == "scale":
-            return json_response(scale_of(rt, new))
-        return _with_warnings(self._render_one(request, rt, new), opts)
+            return json_response(scale_of(rt, written.obj))
+        return _with_warnings(self._render_one(request, rt, written.obj, 200, written.json), opts)
 
     async def _apply(self, request: Request, info: requestinfo.RequestInfo, body: bytes,
                      opts: WriteOptions) -> Response:
@@ -361,13 +361,13 @@ class ApiHandlers:
             return fieldmanager.apply(current, obj, manager, force=force, schema=node, api_version=rt.api_version,
                                       now=now_rfc3339(), subresource=sub or "", ignored=ignored)
         try:
-            new, _ = await self.rest.update(rt, info.namespace, name, applied_to, subresource=sub, opts=opts)
+            written, _ = await self.rest.update(rt, info.namespace, name, applied_to, subresource=sub, opts=opts)
         except NotFound:
             if sub:
                 raise
             created = await self.rest.create(rt, info.namespace, applied_to(None), opts)
-            return _with_warnings(self._render_one(request, rt, created, 201), opts)
-        return _with_warnings(self._render_one(request, rt, new), opts)
+            return _with_warnings(self._render_one(request, rt, created.obj, 201, created.json), opts)
+        return _with_warnings(self._render_one(request, rt, written.obj, 200, written.json), opts)
 
     async def delete(self, request: Request, info: requestinfo.RequestInfo) -> Response:
         rt = info.rt

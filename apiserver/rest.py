@@ -8,13 +8,15 @@ dicts; HTTP concerns live in handlers.py.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import random
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any
+from datetime import datetime, timezone
+from typing import Any, NamedTuple
 
 from common.api import kinds
 from common.api.registry import ResourceType
@@ -23,7 +25,7 @@ from common.errors import (AlreadyExists, BadRequest, Conflict, Forbidden, Gone,
 
 from . import defaults, storage, validation
 from .apply import record_write
-from .watchcache import WatchCache, decode, dumps
+from .watchcache import WatchCache, decode, dumps, with_resource_version
 
 Obj = dict[str, Any]
 Transform = Callable[[Obj], Obj]
@@ -34,8 +36,13 @@ _SYSTEM_FIELDS = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGrac
 
 
 def now_rfc3339(offset_s: float = 0) -> str:
-    moment = datetime.now(timezone.utc) + timedelta(seconds=offset_s)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _rfc3339(int(time.time() + offset_s))
+
+
+@functools.lru_cache(maxsize=8)
+def _rfc3339(epoch_s: int) -> str:
+    """Formatting once per second: every write stamps a time."""
+    return datetime.fromtimestamp(epoch_s, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def encode(obj: Obj) -> bytes:
@@ -45,6 +52,12 @@ def encode(obj: Obj) -> bytes:
     ordered = {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "metadata": meta}
     ordered.update((k, v) for k, v in obj.items() if k not in ordered)
     return dumps(ordered)
+
+
+class Written(NamedTuple):
+    """A write's result: the object, and its JSON as stored and served when the write produced it."""
+    obj: Obj
+    json: bytes | None = None
 
 
 @dataclass
@@ -91,7 +104,7 @@ class RestStore:
 
     # -- create ------------------------------------------------------------
 
-    async def create(self, rt: ResourceType, namespace: str | None, obj: Obj, opts: WriteOptions) -> Obj:
+    async def create(self, rt: ResourceType, namespace: str | None, obj: Obj, opts: WriteOptions) -> Written:
         meta = obj["metadata"]
         if meta.get("resourceVersion"):
             raise BadRequest("resourceVersion should not be set on objects to be created")
@@ -106,14 +119,14 @@ class RestStore:
         self._prepare_create(rt, obj)
         record_write(rt, None, obj, opts.field_manager)  # managedFields: the creator owns what it set
         if opts.dry_run:
-            return obj
+            return Written(obj)
         for _attempt in range(8 if generate else 1):
             try:
-                key = rt.storage_key(namespace, meta["name"])
-                revision = await self._etcd(self.storage.create(key, encode(obj), self.ttls.get(rt, 0)))
+                key, value = rt.storage_key(namespace, meta["name"]), encode(obj)
+                revision = await self._etcd(self.storage.create(key, value, self.ttls.get(rt, 0)))
                 meta["resourceVersion"] = str(revision)
                 self._note_namespace_write(rt, meta["name"], revision)
-                return obj
+                return Written(obj, with_resource_version(value, revision))
             except storage.KeyExists:
                 if generate:
                     meta["name"] = generated_name(meta["generateName"])
@@ -158,7 +171,7 @@ class RestStore:
 
     async def update(self, rt: ResourceType, namespace: str | None, name: str, transform: Transform, *,
                      precondition_rv: str | None = None, subresource: str | None = None,
-                     opts: WriteOptions, create_obj: Obj | None = None) -> tuple[Obj, bool]:
+                     opts: WriteOptions, create_obj: Obj | None = None) -> tuple[Written, bool]:
         """Read-transform-write with compare-and-swap, retrying lost races unless the caller pinned a version.
 
         `transform` gets a private copy of the current object and returns the desired one.
@@ -179,25 +192,27 @@ class RestStore:
             new = self.prepare_update(rt, desired, current, subresource)
             record_write(rt, current, new, opts.field_manager, subresource)  # managedFields: writer owns changes
             if _same(new, current):
-                return current, False
+                return Written(current), False
             if opts.dry_run:
-                return new, False
+                return Written(new), False
             try:
                 return await self._write_update(rt, key, new, kv.mod_revision), False
             except storage.RevisionMismatch:
                 if precondition_rv:
                     raise conflict(rt, name) from None
 
-    async def _write_update(self, rt: ResourceType, key: str, new: Obj, mod_revision: int) -> Obj:
+    async def _write_update(self, rt: ResourceType, key: str, new: Obj, mod_revision: int) -> Written:
         meta = new["metadata"]
+        served = None
         if meta.get("deletionTimestamp") and not meta.get("finalizers") and self._deletion_complete(rt, new):
             revision = await self._etcd_mismatch(self.storage.delete(key, mod_revision))
         else:
-            revision = await self._etcd_mismatch(self.storage.update(key, encode(new), mod_revision,
-                                                                     self.ttls.get(rt, 0)))
+            value = encode(new)
+            revision = await self._etcd_mismatch(self.storage.update(key, value, mod_revision, self.ttls.get(rt, 0)))
+            served = with_resource_version(value, revision)
         meta["resourceVersion"] = str(revision)
         self._note_namespace_write(rt, meta["name"], revision)
-        return new
+        return Written(new, served)
 
     def _note_namespace_write(self, rt: ResourceType, name: str, revision: int) -> None:
         if rt is kinds.NAMESPACES:
@@ -259,7 +274,7 @@ class RestStore:
                 if marked is not None:
                     if marked == current or opts.dry_run:
                         return marked, False
-                    return await self._write_update(rt, key, marked, kv.mod_revision), False
+                    return (await self._write_update(rt, key, marked, kv.mod_revision)).obj, False
                 if opts.dry_run:
                     return current, True
                 revision = await self._etcd_mismatch(self.storage.delete(key, kv.mod_revision))

@@ -536,11 +536,9 @@ def _labels_value(labels: Any) -> Any:
     return Raw("map[string]string(nil)") if labels is None else labels
 
 
-def _p(base: str, *names: str) -> str:
-    """A child field path: `spec` + `template` -> `spec.template`."""
-    for name in names:
-        base = f"{base}.{name}" if base else name
-    return base
+def _p(base: str, name: str) -> str:
+    """A child field path: `spec` + `template` -> `spec.template` (nest calls for grandchildren)."""
+    return f"{base}.{name}" if base else name
 
 
 def _json_type(value: Any) -> str:
@@ -606,6 +604,12 @@ class Causes:
         if value is not None and value < 0:
             self.invalid(path, value, "must be greater than or equal to 0")
 
+    def nonnegative_field(self, obj: Any, key: str, path: str) -> None:
+        """nonnegative(path.key, integer(obj, key, path)), the path built only for a cause."""
+        value = self.integer(obj, key, path)
+        if value is not None and value < 0:
+            self.invalid(_p(path, key), value, "must be greater than or equal to 0")
+
     # -- getters: absent or null gives the zero value; a wrong type gives a cause and the zero value --
 
     def _wrong_type(self, path: str, key: str, value: Any, expected: str) -> None:
@@ -621,8 +625,8 @@ class Causes:
 
     def integer(self, obj: Any, key: str, path: str) -> int | None:
         value = obj.get(key) if isinstance(obj, dict) else None
-        if value is None:
-            return None
+        if value is None or type(value) is int:  # the common case first: bools are no integers here
+            return value
         number = _as_int(value)
         if number is None:
             self._wrong_type(path, key, value, "integer")
@@ -734,7 +738,7 @@ def _object_meta(e: Causes, obj: Obj, name_check: NameCheck, namespaced: bool) -
     for msg in name_check(name, False) if name else ():
         e.invalid(_p(path, "name"), name, msg)
     _namespace_field(e, e.text(meta, "namespace", path), namespaced)
-    e.nonnegative(_p(path, "generation"), e.integer(meta, "generation", path))
+    e.nonnegative_field(meta, "generation", path)
     _labels(e, e.string_map(meta, "labels", path), _p(path, "labels"))
     _annotations(e, e.string_map(meta, "annotations", path), _p(path, "annotations"))
     _owner_references(e, meta, path)
@@ -750,6 +754,13 @@ def _namespace_field(e: Causes, namespace: str, namespaced: bool) -> None:
             e.invalid(path, namespace, msg)
     elif namespace:
         e.forbidden(path, "not allowed on this type")
+
+
+def _label_map(e: Causes, obj: Obj, key: str, path: str) -> None:
+    """_labels for the map of strings obj[key]; its path (path.key) is built only when it has entries."""
+    labels = e.string_map(obj, key, path)
+    if labels:
+        _labels(e, labels, _p(path, key))
 
 
 def _labels(e: Causes, labels: dict[str, str] | None, path: str) -> None:
@@ -973,18 +984,23 @@ def _pod_spec(e: Causes, spec: Obj, path: str, *, is_pod: bool) -> None:
     if spec.get("terminationGracePeriodSeconds") is None:
         e.required(_p(path, "terminationGracePeriodSeconds"))
     ctx = PodSpecContext(_volumes(e, spec, path), e.integer(spec, "terminationGracePeriodSeconds", path), is_pod)
-    containers = list(e.objects(spec, "containers", path))
+    containers = e.objects(spec, "containers", path)
+    containers_path = _p(path, "containers")
     if not spec.get("containers"):
-        e.required(_p(path, "containers"))
-    _containers(e, containers, ctx, _p(path, "containers"))
-    _init_containers(e, list(e.objects(spec, "initContainers", path)), containers, ctx, _p(path, "initContainers"))
+        e.required(containers_path)
+    _containers(e, containers, ctx, containers_path)
+    init_containers = e.objects(spec, "initContainers", path)
+    if init_containers:
+        _init_containers(e, init_containers, containers, ctx, _p(path, "initContainers"))
     if e.boolean(spec, "hostNetwork", path):
-        _host_network_ports(e, containers, is_pod, _p(path, "containers"))
-    _enum_required(e, e.text(spec, "restartPolicy", path), _p(path, "restartPolicy"), _RESTART_POLICIES)
-    _enum_required(e, e.text(spec, "dnsPolicy", path), _p(path, "dnsPolicy"), _DNS_POLICIES)
-    _labels(e, e.string_map(spec, "nodeSelector", path), _p(path, "nodeSelector"))
-    _pod_security_context(e, e.mapping(spec, "securityContext", path), _p(path, "securityContext"))
-    _affinity(e, e.mapping(spec, "affinity", path), _p(path, "affinity"))
+        _host_network_ports(e, containers, is_pod, containers_path)
+    _enum_field(e, spec, "restartPolicy", path, _RESTART_POLICIES)
+    _enum_field(e, spec, "dnsPolicy", path, _DNS_POLICIES)
+    _label_map(e, spec, "nodeSelector", path)
+    if context := e.mapping(spec, "securityContext", path):  # an empty one (the default) has nothing to check
+        _pod_security_context(e, context, _p(path, "securityContext"))
+    if affinity := e.mapping(spec, "affinity", path):
+        _affinity(e, affinity, _p(path, "affinity"))
     _dns_config(e, spec, path)
     _pod_names_and_numbers(e, spec, path)
     _tolerations(e, spec, path)
@@ -998,10 +1014,20 @@ def _enum_required(e: Causes, value: str, path: str, supported: Sequence[str]) -
         e.not_supported(path, value, supported)
 
 
+def _enum_field(e: Causes, obj: Obj, key: str, path: str, supported: Sequence[str]) -> None:
+    """_enum_required for the string obj[key], its path (path.key) built only for a cause."""
+    value = e.text(obj, key, path)
+    if not value or value not in supported:
+        _enum_required(e, value, _p(path, key), supported)
+
+
+_POD_NAME_FIELDS = (("serviceAccountName", is_dns1123_subdomain), ("nodeName", is_dns1123_subdomain),
+                    ("hostname", is_dns1123_label), ("subdomain", is_dns1123_label),
+                    ("priorityClassName", is_dns1123_subdomain))
+
+
 def _pod_names_and_numbers(e: Causes, spec: Obj, path: str) -> None:
-    for key, check in (("serviceAccountName", is_dns1123_subdomain), ("nodeName", is_dns1123_subdomain),
-                       ("hostname", is_dns1123_label), ("subdomain", is_dns1123_label),
-                       ("priorityClassName", is_dns1123_subdomain)):
+    for key, check in _POD_NAME_FIELDS:
         value = e.text(spec, key, path)
         for msg in check(value) if value else ():
             e.invalid(_p(path, key), value, msg)
@@ -1063,14 +1089,14 @@ def _container_common(e: Causes, container: Obj, path: str, ctx: PodSpecContext)
     image = e.text(container, "image", path)
     if not image:
         e.required(_p(path, "image"))
-    _enum_required(e, e.text(container, "terminationMessagePolicy", path), _p(path, "terminationMessagePolicy"),
-                   _TERMINATION_MESSAGE_POLICIES)
+    _enum_field(e, container, "terminationMessagePolicy", path, _TERMINATION_MESSAGE_POLICIES)
     _container_ports(e, container, path)
     _env(e, container, path)
     _env_from(e, container, path)
     _volume_mounts(e, container, path, ctx.volumes)
-    _enum_required(e, e.text(container, "imagePullPolicy", path), _p(path, "imagePullPolicy"), _PULL_POLICIES)
-    _resources(e, e.mapping(container, "resources", path), _p(path, "resources"))
+    _enum_field(e, container, "imagePullPolicy", path, _PULL_POLICIES)
+    if resources := e.mapping(container, "resources", path):
+        _resources(e, resources, _p(path, "resources"))
     _container_security_context(e, container, path)
     if ctx.is_pod and image != image.strip():
         e.invalid(_p(path, "image"), image, "must not have leading or trailing whitespace")
@@ -1081,7 +1107,7 @@ def _container_hooks_and_probes(e: Causes, container: Obj, path: str, ctx: PodSp
     for hook in ("postStart", "preStop"):
         handler = lifecycle.get(hook)
         if handler is not None:
-            _handler(e, handler, _p(path, "lifecycle", hook), ctx.grace, _LIFECYCLE_HANDLERS)
+            _handler(e, handler, _p(_p(path, "lifecycle"), hook), ctx.grace, _LIFECYCLE_HANDLERS)
     for kind in ("livenessProbe", "readinessProbe", "startupProbe"):
         probe = container.get(kind)
         if probe is not None:
@@ -1110,7 +1136,7 @@ def _container_ports(e: Causes, container: Obj, path: str) -> None:
 
 
 def _protocol(e: Causes, obj: Obj, path: str) -> None:
-    _enum_required(e, e.text(obj, "protocol", path), _p(path, "protocol"), _PROTOCOLS)
+    _enum_field(e, obj, "protocol", path, _PROTOCOLS)
 
 
 def _host_port_conflicts(e: Causes, containers: list[tuple[int, str, Obj]], path: str) -> None:
@@ -1320,7 +1346,7 @@ def _handler_action(e: Causes, kind: str, action: Obj, path: str, grace: int | N
     elif kind == "httpGet":
         if not e.text(action, "path", path):
             e.required(_p(path, "path"))
-        _port_num_or_name(e, e.int_or_string(action, "port", path), _p(path, "port"))
+        _port_field(e, action, "port", path)
         scheme = e.text(action, "scheme", path)
         if scheme not in ("HTTP", "HTTPS"):
             e.not_supported(_p(path, "scheme"), scheme, ("HTTP", "HTTPS"))
@@ -1329,13 +1355,21 @@ def _handler_action(e: Causes, kind: str, action: Obj, path: str, grace: int | N
             for msg in is_http_header_name(header_name):
                 e.invalid(_p(path, "httpHeaders"), header_name, msg)
     elif kind == "tcpSocket":
-        _port_num_or_name(e, e.int_or_string(action, "port", path), _p(path, "port"))
+        _port_field(e, action, "port", path)
     elif kind == "grpc":
         _port_num_or_name(e, e.integer(action, "port", path) or 0, _p(path, "port"))
     elif kind == "sleep":
         seconds = e.integer(action, "seconds", path) or 0
         if grace is not None and not 0 <= seconds <= grace:
             e.invalid(path, seconds, f"must be non-negative and less than terminationGracePeriodSeconds ({grace})")
+
+
+def _port_field(e: Causes, obj: Obj, key: str, path: str) -> None:
+    """_port_num_or_name for the int-or-string obj[key]; its path (path.key) is built only for a cause."""
+    port = e.int_or_string(obj, key, path)
+    valid = not _port_name_errors(port) if isinstance(port, str) else 1 <= (port or 0) <= 65535
+    if not valid:
+        _port_num_or_name(e, port, _p(path, key))
 
 
 def _port_num_or_name(e: Causes, port: int | str | None, path: str) -> None:
@@ -1353,7 +1387,7 @@ def _probe(e: Causes, probe: Any, path: str, grace: int | None, kind: str) -> No
         return
     _handler(e, probe, path, grace, _PROBE_HANDLERS)
     for key in ("initialDelaySeconds", "timeoutSeconds", "periodSeconds", "successThreshold", "failureThreshold"):
-        e.nonnegative(_p(path, key), e.integer(probe, key, path))
+        e.nonnegative_field(probe, key, path)
     probe_grace = e.integer(probe, "terminationGracePeriodSeconds", path)
     if probe_grace is not None and probe_grace <= 0:
         e.invalid(_p(path, "terminationGracePeriodSeconds"), probe_grace, "must be greater than 0")
@@ -1365,55 +1399,75 @@ def _probe(e: Causes, probe: Any, path: str, grace: int | None, kind: str) -> No
 
 
 def _resources(e: Causes, resources: Obj, path: str) -> None:
-    limits_path, requests_path = _p(path, "limits"), _p(path, "requests")
-    limits = _resource_list(e, e.mapping(resources, "limits", path), limits_path)
-    requests = _resource_list(e, e.mapping(resources, "requests", path), requests_path)
+    limits = _resource_list(e, e.mapping(resources, "limits", path), path, "limits")
+    requests = _resource_list(e, e.mapping(resources, "requests", path), path, "requests")
     for name, (amount, canonical) in requests.items():
         limit = limits.get(name)
         if limit is not None and amount != limit[0] and not _overcommit_allowed(name):
-            e.invalid(requests_path, canonical, f"must be equal to {name} limit of {limit[1]}")
+            e.invalid(_p(path, "requests"), canonical, f"must be equal to {name} limit of {limit[1]}")
         elif limit is not None and amount > limit[0]:
-            e.invalid(requests_path, canonical, f"must be less than or equal to {name} limit of {limit[1]}")
+            e.invalid(_p(path, "requests"), canonical, f"must be less than or equal to {name} limit of {limit[1]}")
         elif limit is None and not _overcommit_allowed(name):
-            e.required(limits_path, "Limit must be set for non overcommitable resources")
-    huge_pages = any(name.startswith("hugepages-") for name in (*limits, *requests))
-    if huge_pages and not any(name in ("cpu", "memory") for name in (*limits, *requests)):
+            e.required(_p(path, "limits"), "Limit must be set for non overcommitable resources")
+    names = (*limits, *requests)
+    if any(name.startswith("hugepages-") for name in names) and not ("cpu" in names or "memory" in names):
         e.forbidden(path, "HugePages require cpu or memory")
 
 
-def _resource_list(e: Causes, resources: dict[str, Any], path: str) -> dict[str, tuple[Decimal, str]]:
-    """Each quantity parsed and checked; returns name -> (amount, canonical spelling) for the valid ones."""
+Quantity = tuple[Decimal, str]  # (amount, canonical spelling)
+Problem = tuple[Any, str]  # (bad value, message) of one FieldValueInvalid cause
+
+
+def _resource_list(e: Causes, resources: dict[str, Any], path: str, key: str) -> dict[str, Quantity]:
+    """Each quantity of path.key parsed and checked; returns name -> (amount, canonical) for the valid ones."""
     parsed = {}
     for name, raw in resources.items():
-        item_path = f"{path}[{name}]"
-        _container_resource_name(e, name, item_path)
-        try:
-            amount, fmt = _parse_quantity(raw)
-        except ValueError as exc:
-            e.invalid(item_path, raw, str(exc))
-            continue
-        canonical = _format_quantity(amount, fmt)
-        if amount < 0:
-            e.invalid(item_path, canonical, "must be greater than or equal to 0")
-        if _integer_resource(name) and amount != amount.to_integral_value():
-            e.invalid(item_path, Raw(canonical), "must be an integer")
-        parsed[name] = (amount, canonical)
+        problems, quantity = _resource_entry(name, raw)
+        for value, msg in problems:
+            e.invalid(f"{_p(path, key)}[{name}]", value, msg)
+        if quantity is not None:
+            parsed[name] = quantity
     return parsed
 
 
-def _container_resource_name(e: Causes, name: str, path: str) -> None:
+def _resource_entry(name: str, raw: Any) -> tuple[tuple[Problem, ...], Quantity | None]:
+    """The problems of one resource-list entry and its quantity (None when malformed); cached for scalars."""
+    if isinstance(raw, (str, int, float)):
+        return _cached_resource_entry(name, raw)
+    return _check_resource_entry(name, raw)
+
+
+def _check_resource_entry(name: str, raw: Any) -> tuple[tuple[Problem, ...], Quantity | None]:
+    problems = _container_resource_name_problems(name)
+    try:
+        amount, fmt = _parse_quantity(raw)
+    except ValueError as exc:
+        return (*problems, (raw, str(exc))), None
+    canonical = _format_quantity(amount, fmt)
+    if amount < 0:
+        problems.append((canonical, "must be greater than or equal to 0"))
+    if _integer_resource(name) and amount != amount.to_integral_value():
+        problems.append((Raw(canonical), "must be an integer"))
+    return tuple(problems), (amount, canonical)
+
+
+# typed: True, 1 and 1.0 are different raw values (True is no quantity at all).
+_cached_resource_entry = functools.lru_cache(maxsize=4096, typed=True)(_check_resource_entry)
+
+
+def _container_resource_name_problems(name: str) -> list[Problem]:
     errors = is_qualified_name(name)
-    for msg in errors:
-        e.invalid(path, name, msg)
     if errors:
-        return
+        return [(name, msg) for msg in errors]
+    problems: list[Problem] = []
     if "/" not in name:
         if name not in _STANDARD_RESOURCES and not name.startswith("hugepages-"):
-            e.invalid(path, name, "must be a standard resource type or fully qualified")
+            problems.append((name, "must be a standard resource type or fully qualified"))
         if name not in _STANDARD_CONTAINER_RESOURCES and not name.startswith("hugepages-"):
-            e.invalid(path, name, "must be a standard resource for containers")
+            problems.append((name, "must be a standard resource for containers"))
     elif not _native_resource(name) and (name.startswith("requests.") or is_qualified_name("requests." + name)):
-        e.invalid(path, name, "doesn't follow extended resource name standard")
+        problems.append((name, "doesn't follow extended resource name standard"))
+    return problems
 
 
 def _native_resource(name: str) -> bool:
@@ -1473,7 +1527,7 @@ def _seccomp_profile(e: Causes, context: Obj, path: str) -> None:
     profile = context.get("seccompProfile")
     if profile is None:
         return
-    type_path = _p(path, "seccompProfile", "type")
+    type_path = _p(_p(path, "seccompProfile"), "type")
     kind = e.text(e.mapping(context, "seccompProfile", path), "type", _p(path, "seccompProfile"))
     if not kind:
         e.required(type_path, "type is required when seccompProfile is set")
@@ -1969,22 +2023,22 @@ def _pod_template(e: Causes, template: Obj, path: str) -> None:
     _pod_spec(e, spec, _p(path, "spec"), is_pod=False)
     _gates(e, spec, _p(path, "spec"))
     if spec.get("ephemeralContainers"):
-        e.forbidden(_p(path, "spec", "ephemeralContainers"), "ephemeral containers not allowed in pod template")
+        e.forbidden(_p(_p(path, "spec"), "ephemeralContainers"), "ephemeral containers not allowed in pod template")
 
 
 def _selector_matches_template(e: Causes, selector: Selector, template: Obj, path: str) -> None:
     labels = _template_labels(template)
     if not selector.empty() and not selector.matches(labels or {}):
-        e.invalid(_p(path, "metadata", "labels"), _labels_value(labels), "`selector` does not match template `labels`")
+        e.invalid(_p(_p(path, "metadata"), "labels"), _labels_value(labels), "`selector` does not match template `labels`")
 
 
 def _always_restarting_template(e: Causes, template: Obj, path: str, owner: str) -> None:
     spec = _mapping(template, "spec")
     restart = _text(spec.get("restartPolicy"))
     if restart != "Always":
-        e.not_supported(_p(path, "spec", "restartPolicy"), restart, ("Always",))
+        e.not_supported(_p(_p(path, "spec"), "restartPolicy"), restart, ("Always",))
     if spec.get("activeDeadlineSeconds") is not None:
-        e.forbidden(_p(path, "spec", "activeDeadlineSeconds"), f"activeDeadlineSeconds in {owner} is not Supported")
+        e.forbidden(_p(_p(path, "spec"), "activeDeadlineSeconds"), f"activeDeadlineSeconds in {owner} is not Supported")
 
 
 def _replica_template(e: Causes, spec: Obj, selector: Selector, path: str) -> None:
@@ -2063,12 +2117,12 @@ def _deployment_strategy(e: Causes, strategy: Any, path: str) -> None:
         e.required(_p(path, "rollingUpdate"), "this should be defaulted and never be nil")
     elif kind == "RollingUpdate":
         unavailable, surge = rolling.get("maxUnavailable"), rolling.get("maxSurge")
-        _positive_int_or_percent(e, unavailable, _p(path, "rollingUpdate", "maxUnavailable"))
-        _positive_int_or_percent(e, surge, _p(path, "rollingUpdate", "maxSurge"))
+        _positive_int_or_percent(e, unavailable, _p(_p(path, "rollingUpdate"), "maxUnavailable"))
+        _positive_int_or_percent(e, surge, _p(_p(path, "rollingUpdate"), "maxSurge"))
         if _int_or_percent(unavailable) == 0 and _int_or_percent(surge) == 0:
-            e.invalid(_p(path, "rollingUpdate", "maxUnavailable"), Raw(str(unavailable or 0)),
+            e.invalid(_p(_p(path, "rollingUpdate"), "maxUnavailable"), Raw(str(unavailable or 0)),
                       "may not be 0 when `maxSurge` is 0")
-        _not_more_than_100_percent(e, unavailable, _p(path, "rollingUpdate", "maxUnavailable"))
+        _not_more_than_100_percent(e, unavailable, _p(_p(path, "rollingUpdate"), "maxUnavailable"))
     elif kind not in ("Recreate", "RollingUpdate"):
         e.not_supported(path, strategy, ("Recreate", "RollingUpdate"))
 
@@ -2145,7 +2199,7 @@ def _validate_stateful_set(e: Causes, obj: Obj, old: Obj | None) -> None:
         if value not in ("Retain", "Delete"):
             e.not_supported(f"spec.persistentVolumeClaimRetentionPolicy.{key}", value, ("Retain", "Delete"))
     for key in ("replicas", "minReadySeconds"):
-        e.nonnegative(f"spec.{key}", e.integer(spec, key, path))
+        e.nonnegative_field(spec, key, path)
     e.nonnegative("spec.ordinals.start", e.integer(e.mapping(spec, "ordinals", path), "start", "spec.ordinals"))
     selector = _workload_selector(e, spec, path, "statefulset")
     template = e.mapping(spec, "template", path)
@@ -2174,7 +2228,7 @@ def _stateful_set_strategy(e: Causes, strategy: Obj, path: str) -> None:
         e.invalid(_p(path, "rollingUpdate"), rolling, "only allowed for updateStrategy 'RollingUpdate'")
     elif kind == "RollingUpdate" and isinstance(rolling, dict):
         rolling_path = _p(path, "rollingUpdate")
-        e.nonnegative(_p(rolling_path, "partition"), e.integer(rolling, "partition", rolling_path))
+        e.nonnegative_field(rolling, "partition", rolling_path)
         unavailable = rolling.get("maxUnavailable")
         if unavailable is not None:
             _positive_int_or_percent(e, unavailable, _p(rolling_path, "maxUnavailable"))
@@ -2246,7 +2300,7 @@ def _job_spec(e: Causes, spec: Obj, path: str) -> None:
     """validateJobSpec: counts, completion mode, replacement policy and an OnFailure/Never template."""
     for key in ("parallelism", "completions", "activeDeadlineSeconds", "backoffLimit", "ttlSecondsAfterFinished",
                 "backoffLimitPerIndex", "maxFailedIndexes"):
-        e.nonnegative(_p(path, key), e.integer(spec, key, path))
+        e.nonnegative_field(spec, key, path)
     if spec.get("maxFailedIndexes") is not None and spec.get("backoffLimitPerIndex") is None:
         e.required(_p(path, "backoffLimitPerIndex"), "when maxFailedIndexes is specified")
     _completion_mode(e, spec, path)
@@ -2254,7 +2308,7 @@ def _job_spec(e: Causes, spec: Obj, path: str) -> None:
     template_path = _p(path, "template")
     _pod_template(e, e.mapping(spec, "template", path), template_path)
     restart = _text(_mapping(_mapping(spec, "template"), "spec").get("restartPolicy"))
-    restart_path = _p(template_path, "spec", "restartPolicy")
+    restart_path = _p(_p(template_path, "spec"), "restartPolicy")
     if restart in ("Always", ""):
         e.required(restart_path, 'valid values: "OnFailure", "Never"')
     elif restart not in ("OnFailure", "Never"):
@@ -2346,7 +2400,7 @@ def _validate_cron_job(e: Causes, obj: Obj, old: Obj | None) -> None:
     _enum_required(e, e.text(spec, "concurrencyPolicy", path), "spec.concurrencyPolicy", ("Allow", "Forbid", "Replace"))
     _job_template(e, e.mapping(spec, "jobTemplate", path), "spec.jobTemplate")
     for key in ("successfulJobsHistoryLimit", "failedJobsHistoryLimit"):
-        e.nonnegative(f"spec.{key}", e.integer(spec, key, path))
+        e.nonnegative_field(spec, key, path)
     name = _text(_mapping(obj, "metadata").get("name"))
     if old is None and len(name) > 52:
         e.invalid("metadata.name", name, "must be no more than 52 characters")
@@ -2606,7 +2660,7 @@ def _service_port(e: Causes, port: Obj, path: str, name_required: bool, names: s
     for msg in is_valid_port_num(number):
         e.invalid(_p(path, "port"), number, msg)
     _protocol(e, port, path)
-    _port_num_or_name(e, e.int_or_string(port, "targetPort", path), _p(path, "targetPort"))
+    _port_field(e, port, "targetPort", path)
     if port.get("appProtocol") is not None:
         _label_name(e, e.text(port, "appProtocol", path), _p(path, "appProtocol"))
 
@@ -2626,9 +2680,9 @@ def _session_affinity(e: Causes, spec: Obj) -> None:
     elif not isinstance(config.get("clientIP"), dict):
         e.required(_p(path, "clientIP"), "when session affinity type is ClientIP")
     elif timeout is None:
-        e.required(_p(path, "clientIP", "timeoutSeconds"), "when session affinity type is ClientIP")
+        e.required(_p(_p(path, "clientIP"), "timeoutSeconds"), "when session affinity type is ClientIP")
     elif not 0 < timeout <= 86400:
-        e.invalid(_p(path, "clientIP", "timeoutSeconds"), timeout, "must be greater than 0 and less than 86400")
+        e.invalid(_p(_p(path, "clientIP"), "timeoutSeconds"), timeout, "must be greater than 0 and less than 86400")
 
 
 def _ip_field(e: Causes, value: str, path: str) -> bool:
