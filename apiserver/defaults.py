@@ -22,7 +22,7 @@ from common.api import kinds
 from common.api.registry import ResourceType
 
 from .validation import CONTROLLER_UID_LABEL, JOB_NAME_LABEL, LEGACY_CONTROLLER_UID_LABEL, LEGACY_JOB_NAME_LABEL
-from .validation import externally_accessible, parse_quantity
+from .validation import KindTable, externally_accessible, parse_quantity
 
 Obj = dict[str, Any]
 
@@ -36,7 +36,7 @@ SYSTEM_PRIORITIES = {"system-node-critical": 2000001000, "system-cluster-critica
 
 def apply_defaults(rt: ResourceType, obj: Obj) -> None:
     """Fill in upstream's defaults for `obj` of kind `rt`, in place."""
-    apply = _DEFAULTERS.get(rt)
+    apply = _DEFAULTERS.find(rt)
     if apply is None or not isinstance(obj, dict):
         return
     try:
@@ -105,16 +105,16 @@ def _container(container: Obj) -> None:
     for port in _items(container, "ports"):
         _default(port, "protocol", "TCP")
     for var in _items(container, "env"):
-        field_ref = _child(_child(var, "valueFrom", create=False), "fieldRef", create=False)
-        if field_ref is not None:
-            _default(field_ref, "apiVersion", "v1")
+        if var.get("valueFrom") is not None:  # most variables have a plain value
+            _field_ref_version(_child(var, "valueFrom", create=False))
     for kind in ("livenessProbe", "readinessProbe", "startupProbe"):
-        probe = _child(container, kind, create=False)
-        if probe is not None:
+        probe = container.get(kind)
+        if isinstance(probe, dict):
             _probe(probe)
     lifecycle = _child(container, "lifecycle", create=False)
-    for hook in ("postStart", "preStop"):
-        _http_get(_child(_child(lifecycle, hook, create=False), "httpGet", create=False))
+    if lifecycle is not None:
+        for hook in ("postStart", "preStop"):
+            _http_get(_child(_child(lifecycle, hook, create=False), "httpGet", create=False))
 
 
 def _probe(probe: Obj) -> None:
@@ -141,30 +141,60 @@ _VOLUME_SOURCES = ("emptyDir", "hostPath", "gitRepo", "gcePersistentDisk", "awsE
 _DEFAULT_FILE_MODE = 0o644  # 420, the defaultMode of secret, configMap, downwardAPI and projected volumes
 
 
+_VOLUME_SOURCE_NAMES = frozenset(_VOLUME_SOURCES)
+
+
 def _volume(volume: Obj) -> None:
-    if all(volume.get(source) is None for source in _VOLUME_SOURCES):
+    sources = [key for key, value in volume.items() if key in _VOLUME_SOURCE_NAMES and value is not None]
+    if not sources:
         volume["emptyDir"] = {}
-    for source in ("secret", "configMap", "downwardAPI", "projected"):
-        mounted = _child(volume, source, create=False)
-        if mounted is not None:
-            _default(mounted, "defaultMode", _DEFAULT_FILE_MODE)
-    host_path = _child(volume, "hostPath", create=False)
-    if host_path is not None:
-        _default(host_path, "type", "")
-    for item in _items(_child(volume, "downwardAPI", create=False), "items"):
+    for source in sources:  # usually one: each source's own defaults
+        _VOLUME_SOURCE_DEFAULTS.get(source, _no_defaults)(_child(volume, source, create=False))
+
+
+def _file_mode_source(source: Obj | None) -> None:
+    """secret, configMap: files get mode 0644 unless told otherwise."""
+    if source is not None:
+        _default(source, "defaultMode", _DEFAULT_FILE_MODE)
+
+
+def _downward_api_source(source: Obj | None) -> None:
+    _file_mode_source(source)
+    for item in _items(source, "items"):
         _field_ref_version(item)
-    for projection in _items(_child(volume, "projected", create=False), "sources"):
+
+
+def _projected_source(source: Obj | None) -> None:
+    _file_mode_source(source)
+    for projection in _items(source, "sources"):
         token = _child(projection, "serviceAccountToken", create=False)
         if token is not None:
             _default(token, "expirationSeconds", 3600)
         for item in _items(_child(projection, "downwardAPI", create=False), "items"):
             _field_ref_version(item)
-    image = _child(volume, "image", create=False)
-    if image is not None and not image.get("pullPolicy"):
-        image["pullPolicy"] = "Always" if image_tag(image.get("reference")) == "latest" else "IfNotPresent"
 
 
-def _field_ref_version(item: Obj) -> None:
+def _host_path_source(source: Obj | None) -> None:
+    if source is not None:
+        _default(source, "type", "")
+
+
+def _image_source(source: Obj | None) -> None:
+    if source is not None and not source.get("pullPolicy"):
+        source["pullPolicy"] = "Always" if image_tag(source.get("reference")) == "latest" else "IfNotPresent"
+
+
+def _no_defaults(source: Obj | None) -> None:
+    pass
+
+
+_VOLUME_SOURCE_DEFAULTS: dict[str, Callable[[Obj | None], None]] = {
+    "secret": _file_mode_source, "configMap": _file_mode_source, "downwardAPI": _downward_api_source,
+    "projected": _projected_source, "hostPath": _host_path_source, "image": _image_source,
+}
+
+
+def _field_ref_version(item: Obj | None) -> None:
     field_ref = _child(item, "fieldRef", create=False)
     if field_ref is not None:
         _default(field_ref, "apiVersion", "v1")
@@ -545,12 +575,12 @@ def _hpa(hpa: Obj) -> None:
                 behavior[direction] = rules
 
 
-_DEFAULTERS: dict[ResourceType, Callable[[Obj], None]] = {
+_DEFAULTERS: KindTable[Callable[[Obj], None] | None] = KindTable({
     kinds.PODS: _pod, kinds.SERVICES: _service, kinds.SECRETS: _secret, kinds.NAMESPACES: _namespace,
     kinds.NODES: _node, kinds.ENDPOINTS: _endpoints, kinds.DEPLOYMENTS: _deployment,
     kinds.REPLICASETS: _replica_set, kinds.DAEMONSETS: _daemon_set, kinds.STATEFULSETS: _stateful_set,
     kinds.JOBS: _job, kinds.CRONJOBS: _cron_job, kinds.HORIZONTAL_POD_AUTOSCALERS: _hpa,
-}
+}, default=None)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -561,16 +591,26 @@ def initial_status(rt: ResourceType, obj: Obj) -> Obj | None:
     """The status upstream's PrepareForCreate stores (zero counters included); None for kinds without one."""
     if not rt.has_status:
         return None
-    if rt == kinds.PODS:
-        spec = obj.get("spec") if isinstance(obj, dict) else None
-        return {"phase": "Pending", "qosClass": qos_class(spec if isinstance(spec, dict) else {})}
-    if rt == kinds.NODES:  # a kubelet registers its node with the status it observed
-        status = obj.get("status") if isinstance(obj, dict) else None
-        return dict(status) if isinstance(status, dict) else {}
-    return dict(_INITIAL_STATUS.get(rt, {}))
+    observed = _OBSERVED_STATUS.find(rt)
+    if observed is not None:
+        return observed(obj)
+    return dict(_INITIAL_STATUS.find(rt))
 
 
-_INITIAL_STATUS: dict[ResourceType, Obj] = {
+def _pod_status(pod: Any) -> Obj:
+    spec = pod.get("spec") if isinstance(pod, dict) else None
+    return {"phase": "Pending", "qosClass": qos_class(spec if isinstance(spec, dict) else {})}
+
+
+def _node_status(node: Any) -> Obj:
+    """A kubelet registers its node with the status it observed."""
+    status = node.get("status") if isinstance(node, dict) else None
+    return dict(status) if isinstance(status, dict) else {}
+
+
+_OBSERVED_STATUS: KindTable[Callable[[Any], Obj] | None] = KindTable(
+    {kinds.PODS: _pod_status, kinds.NODES: _node_status}, default=None)
+_INITIAL_STATUS: KindTable[Obj] = KindTable({
     kinds.NAMESPACES: {"phase": "Active"},
     kinds.SERVICES: {"loadBalancer": {}},
     kinds.REPLICASETS: {"replicas": 0},
@@ -578,7 +618,10 @@ _INITIAL_STATUS: dict[ResourceType, Obj] = {
     kinds.DAEMONSETS: {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
                        "numberReady": 0},
     kinds.HORIZONTAL_POD_AUTOSCALERS: {"desiredReplicas": 0},
-}
+}, default={})
+
+
+_ZERO = Decimal(0)
 
 
 def qos_class(pod_spec: Obj) -> str:
@@ -593,10 +636,10 @@ def qos_class(pod_spec: Obj) -> str:
         # A pod's requests default to its limits (SetDefaults_Pod), so count them that way here too.
         container_requests = {**container_limits, **_positive_quantities(resources.get("requests"))}
         for name, amount in container_requests.items():
-            requests[name] = requests.get(name, Decimal(0)) + amount
+            requests[name] = requests.get(name, _ZERO) + amount
         for name, amount in container_limits.items():
-            limits[name] = limits.get(name, Decimal(0)) + amount
-        if not {"cpu", "memory"} <= set(container_limits):
+            limits[name] = limits.get(name, _ZERO) + amount
+        if "cpu" not in container_limits or "memory" not in container_limits:
             guaranteed = False
     if not requests and not limits:
         return "BestEffort"
@@ -608,10 +651,14 @@ def qos_class(pod_spec: Obj) -> str:
 def _positive_quantities(resources: Any) -> dict[str, Decimal]:
     """The cpu and memory entries above zero; malformed quantities are validation's business."""
     found: dict[str, Decimal] = {}
+    if not isinstance(resources, dict):
+        return found
     for name in ("cpu", "memory"):
-        raw = resources.get(name) if isinstance(resources, dict) else None
+        raw = resources.get(name)
+        if raw is None:
+            continue
         try:
-            amount = parse_quantity(raw) if raw is not None else Decimal(0)
+            amount = parse_quantity(raw)
         except ValueError:
             continue
         if amount > 0:

@@ -8,22 +8,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("KUBELAB_HOME", REPO / ".kubelab"))  # tests point this at a temp dir
-BIN = Path(sys.executable).parent
 sys.path.insert(0, str(REPO))
 
 from common import kubeconfig  # noqa: E402  (needs the repo on sys.path when run as a script)
+from common.localcluster import apiserver_argv, etcd_argv, http_ok  # noqa: E402
 
 ETCD_PORT = int(os.environ.get("KUBELAB_ETCD_PORT", 2379))
 ETCD_PEER_PORT = int(os.environ.get("KUBELAB_ETCD_PEER_PORT", 2380))
@@ -40,26 +38,11 @@ class Component:
 
 def components() -> list[Component]:
     etcd_url = f"http://127.0.0.1:{ETCD_PORT}"
-    etcd = shutil.which("etcd", path=str(BIN)) or "etcd"
     return [
-        Component("etcd", [etcd, "--name", "kubelab", "--data-dir", str(STATE / "etcd"),
-                           "--listen-client-urls", etcd_url, "--advertise-client-urls", etcd_url,
-                           "--listen-peer-urls", f"http://127.0.0.1:{ETCD_PEER_PORT}",
-                           "--initial-advertise-peer-urls", f"http://127.0.0.1:{ETCD_PEER_PORT}",
-                           "--initial-cluster", f"kubelab=http://127.0.0.1:{ETCD_PEER_PORT}", "--log-level", "warn"],
-                  ETCD_PORT, f"{etcd_url}/health"),
-        Component("apiserver", [sys.executable, "-m", "apiserver", "--etcd-servers", etcd_url,
-                                "--port", str(API_PORT)],
-                  API_PORT, f"http://127.0.0.1:{API_PORT}/readyz"),
+        Component("etcd", etcd_argv("kubelab", STATE / "etcd", ETCD_PORT, ETCD_PEER_PORT), ETCD_PORT,
+                  f"{etcd_url}/health"),
+        Component("apiserver", apiserver_argv(etcd_url, API_PORT), API_PORT, f"http://127.0.0.1:{API_PORT}/readyz"),
     ]
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
 
 
 def pid_alive(pid_file: Path) -> int | None:
@@ -78,7 +61,7 @@ def port_in_use(port: int) -> bool:
 
 def start(component: Component) -> None:
     pid_file = STATE / f"{component.name}.pid"
-    if pid_alive(pid_file) and healthy(component.health_url):
+    if pid_alive(pid_file) and http_ok(component.health_url):
         print(f"  {component.name:<10} already running")
         return
     if port_in_use(component.port):
@@ -88,7 +71,7 @@ def start(component: Component) -> None:
                             start_new_session=True)
     pid_file.write_text(str(proc.pid))
     deadline = time.monotonic() + 60
-    while not healthy(component.health_url):
+    while not http_ok(component.health_url):
         if proc.poll() is not None or time.monotonic() > deadline:
             sys.exit(f"error: {component.name} did not start; see {STATE / (component.name + '.log')}")
         time.sleep(0.2)

