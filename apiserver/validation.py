@@ -17,7 +17,7 @@ import ipaddress
 import json
 import re
 import zoneinfo
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -2070,7 +2070,8 @@ def _pod_template(e: Causes, template: Obj, path: str) -> None:
 def _selector_matches_template(e: Causes, selector: Selector, template: Obj, path: str) -> None:
     labels = _template_labels(template)
     if not selector.empty() and not selector.matches(labels or {}):
-        e.invalid(_p(_p(path, "metadata"), "labels"), _labels_value(labels), "`selector` does not match template `labels`")
+        e.invalid(_p(_p(path, "metadata"), "labels"), _labels_value(labels),
+                  "`selector` does not match template `labels`")
 
 
 def _always_restarting_template(e: Causes, template: Obj, path: str, owner: str) -> None:
