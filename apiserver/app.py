@@ -43,6 +43,7 @@ class Settings:
     bookmark_interval_s: float = 30.0
     event_ttl_s: float = 3600.0
     etcd_connect_timeout_s: float = 30.0
+    reuse_port: bool = False  # one of several --workers processes on one port
 
 
 class ApiServer:

@@ -1,9 +1,16 @@
-"""`python -m apiserver`: flags, then etcd, the watch caches and the HTTP server in one TaskGroup."""
+"""`python -m apiserver`: flags, then etcd, the watch caches and the HTTP server in one TaskGroup.
+
+With `--workers N` it supervises N such processes sharing the port (SO_REUSEPORT),
+the way a Go apiserver uses every core; each has its own watch caches.
+"""
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import signal
+import socket
+import subprocess
 import sys
 
 import uvicorn
@@ -16,7 +23,7 @@ from .storage import Unavailable
 log = logging.getLogger("apiserver")
 
 
-def parse_args(argv: list[str] | None = None) -> Settings:
+def parse_args(argv: list[str] | None = None) -> tuple[Settings, int]:
     p = argparse.ArgumentParser(prog="python -m apiserver",
                                 description="kubelab kube-apiserver: the Kubernetes REST API on etcd.")
     p.add_argument("--etcd-servers", default=env_default("--etcd-servers", "http://127.0.0.1:2379"),
@@ -38,8 +45,13 @@ def parse_args(argv: list[str] | None = None) -> Settings:
                    help="how long to wait for etcd at start-up before giving up")
     p.add_argument("--event-ttl", type=parse_duration, default=env_default("--event-ttl", "1h"),
                    help="how long events are kept, e.g. 1h (env KUBELAB_EVENT_TTL)")
+    p.add_argument("--workers", type=int, default=int(env_default("--workers", "1") or 1),
+                   help="serving processes sharing the port, e.g. one per core (env KUBELAB_WORKERS)")
+    p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set for --workers' children
     add_logging_flags(p)
     args = p.parse_args(argv)
+    if args.workers < 1:
+        p.error("--workers must be at least 1")
     setup_logging("apiserver", args.verbosity)
     return Settings(etcd_servers=[s.strip() for s in args.etcd_servers.split(",") if s.strip()],
                     bind_address=args.bind_address, port=args.port,
@@ -47,26 +59,50 @@ def parse_args(argv: list[str] | None = None) -> Settings:
                     watch_cache_size=args.watch_cache_size,
                     bookmark_interval_s=_seconds(args.watch_bookmark_interval),
                     event_ttl_s=_seconds(args.event_ttl),
-                    etcd_connect_timeout_s=_seconds(args.etcd_connect_timeout))
+                    etcd_connect_timeout_s=_seconds(args.etcd_connect_timeout),
+                    reuse_port=args.reuse_port), args.workers
 
 
 def _seconds(value: float | str) -> float:
     return parse_duration(value) if isinstance(value, str) else value
 
 
-async def serve(settings: Settings) -> None:
+class _Stopped(Exception):
+    """The HTTP server has ended; leaves the TaskGroup with the process's exit code."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+async def serve(settings: Settings) -> int:
     server = ApiServer(settings)
     config = uvicorn.Config(create_app(server), host=settings.bind_address, port=settings.port,
                             http="httptools", loop="none", lifespan="off", access_log=False,
                             log_level="warning", timeout_keep_alive=120, timeout_graceful_shutdown=5)
     http = uvicorn.Server(config)
-    async with asyncio.TaskGroup() as tg:
-        await server.run(tg)
-        http_task = tg.create_task(http.serve())
-        tg.create_task(_end_watches_on_shutdown(http, server))
-        log.info("serving the Kubernetes API on http://%s:%d", settings.bind_address, settings.port)
-        await http_task
-        raise SystemExit(0 if http.started else 1)
+    sockets = [_shared_socket(settings)] if settings.reuse_port else None
+    code = 1
+    try:
+        async with asyncio.TaskGroup() as tg:
+            await server.run(tg)
+            http_task = tg.create_task(http.serve(sockets=sockets))
+            tg.create_task(_end_watches_on_shutdown(http, server))
+            log.info("serving the Kubernetes API on http://%s:%d", settings.bind_address, settings.port)
+            await http_task
+            raise _Stopped(0 if http.started else 1)
+    except* _Stopped as stopped:
+        code = stopped.exceptions[0].code  # type: ignore[attr-defined]
+    return code
+
+
+def _shared_socket(settings: Settings) -> socket.socket:
+    family = socket.AF_INET6 if ":" in settings.bind_address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((settings.bind_address, settings.port))
+    return sock
 
 
 async def _end_watches_on_shutdown(http: uvicorn.Server, server: ApiServer) -> None:
@@ -76,18 +112,55 @@ async def _end_watches_on_shutdown(http: uvicorn.Server, server: ApiServer) -> N
     server.close_watches()
 
 
-def main(argv: list[str] | None = None) -> None:
-    settings = parse_args(argv)
+def run_one(settings: Settings) -> int:
     try:
         import uvloop
         runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
     except ImportError:
         runner = asyncio.Runner()
+    code = 0
     try:
         with runner:
-            runner.run(serve(settings))
+            code = runner.run(serve(settings))
     except* Unavailable as group:
         log.error("%s", group.exceptions[0])
-        sys.exit(1)
-    except* (KeyboardInterrupt, SystemExit):
+        code = 1
+    except* KeyboardInterrupt:
         pass
+    return code
+
+
+def supervise(argv: list[str], workers: int) -> int:
+    """Run `workers` children on one port; stop them all when told to or when one of them ends."""
+    base = [sys.executable, "-m", "apiserver", *argv, "--workers", "1", "--reuse-port"]
+    children = [subprocess.Popen(base if i == 0 else [*base, "--etcd-compaction-interval", "0"])
+                for i in range(workers)]  # one compactor is enough
+
+    asked_to_stop = []
+
+    def stop(signum: int, _frame: object) -> None:
+        asked_to_stop.append(signum)
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while all(child.poll() is None for child in children):
+        try:
+            children[0].wait(0.5)
+        except subprocess.TimeoutExpired:
+            continue
+    first_exit = next(child.returncode for child in children if child.returncode is not None)
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    for child in children:
+        child.wait()
+    # Children end by the SIGTERM we forward (negative codes); a child ending on its own is a failure.
+    return 0 if asked_to_stop else (first_exit or 1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    settings, workers = parse_args(argv)
+    sys.exit(supervise(argv, workers) if workers > 1 else run_one(settings))

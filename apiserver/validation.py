@@ -17,7 +17,7 @@ import ipaddress
 import json
 import re
 import zoneinfo
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -677,20 +677,20 @@ class Causes:
             self._wrong_type(path, key, value, "array")
         return []
 
-    def objects(self, obj: Any, key: str, path: str) -> list[tuple[int, str, dict[str, Any]]]:
-        """(index, path, item) for each object in a list field; other items become causes."""
+    def objects(self, obj: Any, key: str, path: str) -> Iterable[tuple[int, str, dict[str, Any]]]:
+        """(index, path, item) for each object in a list field, lazily: another item becomes a cause when the
+        caller's loop gets to it, after the causes of the items before it (upstream's order)."""
         if not isinstance(obj, dict) or obj.get(key) is None:
-            return []  # unset: the usual case for most lists
-        items = self.sequence(obj, key, path)
-        if not items:
-            return []
-        base, found = _p(path, key), []
-        for i, item in enumerate(items):
+            return ()  # unset: the usual case for most lists
+        return self._each_object(obj, key, path)
+
+    def _each_object(self, obj: Obj, key: str, path: str) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        base = _p(path, key)
+        for i, item in enumerate(self.sequence(obj, key, path)):
             if isinstance(item, dict):
-                found.append((i, f"{base}[{i}]", item))
+                yield i, f"{base}[{i}]", item
             else:
                 self.type_invalid(f"{base}[{i}]", item, "object")
-        return found
 
     def strings(self, obj: Any, key: str, path: str) -> list[str]:
         items = self.sequence(obj, key, path)
@@ -810,11 +810,10 @@ def _annotations(e: Causes, annotations: dict[str, str] | None, path: str) -> No
 
 
 def _owner_references(e: Causes, meta: Obj, path: str) -> None:
-    refs = e.objects(meta, "ownerReferences", path)
-    if not refs:
-        return
+    if meta.get("ownerReferences") is None:
+        return  # the usual case
     refs_path, controllers = _p(path, "ownerReferences"), []
-    for _, _, ref in refs:
+    for _, _, ref in e.objects(meta, "ownerReferences", path):
         api_version, kind = e.text(ref, "apiVersion", refs_path), e.text(ref, "kind", refs_path)
         group, version = _split_api_version(api_version)
         if not version:
@@ -1014,12 +1013,12 @@ def _pod_spec(e: Causes, spec: Obj, path: str, *, is_pod: bool) -> None:
     if spec.get("terminationGracePeriodSeconds") is None:
         e.required(_p(path, "terminationGracePeriodSeconds"))
     ctx = PodSpecContext(_volumes(e, spec, path), e.integer(spec, "terminationGracePeriodSeconds", path), is_pod)
-    containers = e.objects(spec, "containers", path)
+    containers = list(e.objects(spec, "containers", path))
     containers_path = _p(path, "containers")
     if not spec.get("containers"):
         e.required(containers_path)
     _containers(e, containers, ctx, containers_path)
-    init_containers = e.objects(spec, "initContainers", path)
+    init_containers = list(e.objects(spec, "initContainers", path))
     if init_containers:
         _init_containers(e, init_containers, containers, ctx, _p(path, "initContainers"))
     if e.boolean(spec, "hostNetwork", path):

@@ -52,3 +52,27 @@ def test_version_and_discovery_trailing_slashes(http: httpx.Client) -> None:
     resources = {r["name"]: r for r in http.get("/apis/apps/v1").json()["resources"]}
     assert resources["deployments"]["shortNames"] == ["deploy"]
     assert resources["deployments/scale"]["group"] == "autoscaling"
+
+
+def test_workers_share_the_port_and_stop_together(etcd, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from conftest import ApiServer
+    from helpers import configmap, watch_lines
+    api = ApiServer(tmp_path, etcd.url, "--workers", "2")
+    api.start()
+    try:
+        children = subprocess.run(["pgrep", "-f", "--", f"--port {api.port} .*--reuse-port"], capture_output=True,
+                                  text=True).stdout.split()
+        assert len(children) == 2
+        with httpx.Client(base_url=api.url) as http:
+            http.post("/api/v1/namespaces", json={"metadata": {"name": "workers"}})
+            rv = http.get("/api/v1/namespaces/workers/configmaps").json()["metadata"]["resourceVersion"]
+        for i in range(10):  # a new connection each time: the kernel spreads them over the workers
+            resp = httpx.post(f"{api.url}/api/v1/namespaces/workers/configmaps", json=configmap(f"w{i}"))
+            assert resp.status_code == 201, resp.text
+        with httpx.Client(base_url=api.url) as http:
+            events = watch_lines(http, "/api/v1/namespaces/workers/configmaps", count=10, resourceVersion=rv)
+            assert sorted(e["object"]["metadata"]["name"] for e in events) == sorted(f"w{i}" for i in range(10))
+    finally:
+        api.stop()
+    assert api.proc is not None and api.proc.returncode == 0
+    assert subprocess.run(["pgrep", "-f", "--", f"--port {api.port} "], capture_output=True).returncode == 1

@@ -477,3 +477,28 @@ def test_odd_values_never_break_the_defaulters(rt: ResourceType) -> None:
             initial_status(rt, obj)
             spec = obj.get("spec")
             qos_class(spec if isinstance(spec, dict) else {})
+
+
+def test_each_volume_source_gets_its_own_defaults() -> None:
+    pod = {"metadata": _meta("p"), "spec": {"containers": [_container()], "volumes": [
+        {"name": "img", "image": {"reference": "busybox"}}, {"name": "img2", "image": {"reference": "busybox:1.36"}},
+        {"name": "proj", "projected": {"sources": [{"downwardAPI": {"items": [
+            {"path": "n", "fieldRef": {"fieldPath": "metadata.name"}}]}}]}},
+        {"name": "two", "secret": {"secretName": "s"}, "hostPath": {"path": "/x"}},  # invalid, defaulted anyway
+        {"name": "nulls", "emptyDir": None, "secret": None}]}}
+    assert defaulted(kinds.PODS, pod)["spec"]["volumes"] == [
+        {"name": "img", "image": {"reference": "busybox", "pullPolicy": "Always"}},
+        {"name": "img2", "image": {"reference": "busybox:1.36", "pullPolicy": "IfNotPresent"}},
+        {"name": "proj", "projected": {"sources": [{"downwardAPI": {"items": [
+            {"path": "n", "fieldRef": {"fieldPath": "metadata.name", "apiVersion": "v1"}}]}}], "defaultMode": 420}},
+        {"name": "two", "secret": {"secretName": "s", "defaultMode": 420}, "hostPath": {"path": "/x", "type": ""}},
+        {"name": "nulls", "emptyDir": {}, "secret": None}]
+
+
+def test_init_container_limits_count_towards_qos() -> None:
+    limits = {"cpu": "1", "memory": "1Gi"}
+    spec = {"containers": [{"resources": {"limits": dict(limits)}}],
+            "initContainers": [{"resources": {"limits": dict(limits), "requests": {"cpu": "1"}}}]}
+    assert initial_status(kinds.PODS, {"spec": spec}) == {"phase": "Pending", "qosClass": "Guaranteed"}
+    spec["initContainers"][0]["resources"]["requests"]["cpu"] = "500m"
+    assert qos_class(spec) == "Burstable"

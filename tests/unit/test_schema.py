@@ -783,3 +783,43 @@ def test_nodes_expose_structure_for_patching() -> None:
     assert containers.item.child("imagePullPolicyy") is None
     labels = field_at(schema_for("v1", "Pod"), "metadata.labels")
     assert labels.kind == Kind.MAP and labels.child("any-key") is labels.value
+
+
+# ---------------------------------------------------------------------------
+# the walk spells paths and Go field paths only for problems: the edge cases of that spelling
+
+class _Text(str):
+    """A str subclass: not JSON's own type, still a string."""
+
+
+QUANTITY_FORMAT = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+
+
+@pytest.mark.parametrize("kind, obj, unknown, type_errors", [
+    ("Pod", "not an object", [], [("", "json: cannot unmarshal string into Go value of type v1.Pod")]),
+    ("Pod", {"metadata": 5}, [],
+     [("metadata", "json: cannot unmarshal number into Go struct field Pod.metadata of type v1.ObjectMeta")]),
+    ("Pod", {"metadata": {"labels": {1: 5, "ok": _Text("x")}}}, [],
+     [("metadata.labels.1", "json: cannot unmarshal number into Go struct field ObjectMeta.metadata.labels of type "
+                            "string")]),
+    ("Pod", {"spec": {"containers": [{"name": _Text("c"), "command": ["a", 1], "zz": 1}, "x"],
+                      "tolerations": [None, {"tolerationSeconds": True}]}},
+     ["spec.containers[0].zz"],
+     [("spec.containers[0].command[1]",
+       "json: cannot unmarshal number into Go struct field Container.spec.containers.command of type string"),
+      ("spec.containers[1]",
+       "json: cannot unmarshal string into Go struct field PodSpec.spec.containers of type v1.Container"),
+      ("spec.tolerations[1].tolerationSeconds",
+       "json: cannot unmarshal bool into Go struct field Toleration.spec.tolerations.tolerationSeconds of type int64")]),
+    ("Pod", {"metadata": {"managedFields": [{"fieldsV1": {"f:x": [1, {}]}, "time": "2024-01-01T00:00:00Z",
+                                             "bogus": 1}]}},
+     ["metadata.managedFields[0].bogus"], []),
+    ("Pod", {"spec": {"overhead": {"cpu": True, "memory": 1.5, "x": "1e3", "y": "1Qi"}}}, [],
+     [("spec.overhead.cpu", QUANTITY_FORMAT), ("spec.overhead.y", QUANTITY_FORMAT)]),
+    ("ConfigMap", {"binaryData": {"k": "A==="}, "data": {"a": None}}, [],
+     [("binaryData.k", "illegal base64 data at input byte 1")]),
+])
+def test_problem_paths_are_spelled_like_the_strict_decoder(kind: str, obj: object, unknown: list[str],
+                                                           type_errors: list[tuple[str, str]]) -> None:
+    for _ in range(2):  # the second time from the caches of the scalar checks
+        assert check("v1", kind, obj) == (unknown, type_errors)

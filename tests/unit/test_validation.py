@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from decimal import Decimal
 from typing import Any
@@ -853,3 +854,68 @@ def test_cron_parsing(schedule: str, error: str | None) -> None:
                                       ("fe80::1%eth0", False), ("256.0.0.1", False), ("1.2.3", False), ("", False)])
 def test_ip_parsing_is_sloppy_like_upstream(text: str, ok: bool) -> None:
     assert (parse_ip(text) is not None) is ok
+
+
+# -- the fast paths keep upstream's answers: caches, identity lookups, causes in their order ---------------
+
+QUANTITY_FORMAT = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+
+
+def test_quantity_cache_tells_true_from_one() -> None:
+    pod = good(kinds.PODS)
+    pod["spec"]["containers"][0]["resources"] = {"limits": {"cpu": True, "memory": 1},
+                                                 "requests": {"cpu": 1, "memory": True}}
+    for _ in range(2):  # the second time from the cache
+        assert validate(kinds.PODS, pod) == [
+            invalid_cause("spec.containers[0].resources.limits[cpu]", f"Invalid value: true: {QUANTITY_FORMAT}"),
+            invalid_cause("spec.containers[0].resources.requests[memory]", f"Invalid value: true: {QUANTITY_FORMAT}"),
+        ]
+
+
+def invalid_cause(field: str, message: str) -> dict[str, str]:
+    return {"reason": "FieldValueInvalid", "message": message, "field": field}
+
+
+def test_non_string_keys_and_items_are_reported_in_order() -> None:
+    pod = good(kinds.PODS)
+    pod["metadata"]["finalizers"] = [1, "x"]
+    pod["metadata"]["labels"] = {"a": 1, 2: "b"}
+    assert [(c["reason"], c["field"]) for c in validate(kinds.PODS, pod)] == [
+        ("FieldValueTypeInvalid", "metadata.labels[2]"), ("FieldValueTypeInvalid", "metadata.labels[a]"),
+        ("FieldValueTypeInvalid", "metadata.finalizers[0]"), ("FieldValueInvalid", "metadata.finalizers[0]")]
+
+
+def test_extra_volume_sources_are_forbidden_in_upstream_order() -> None:
+    pod = good(kinds.PODS)
+    pod["spec"]["volumes"] = [{"name": "v", "configMap": {"name": "c"}, "emptyDir": {}, "secret": {"secretName": ""},
+                               "cephfs": {}, "downwardAPI": None}]
+    assert [(c["reason"], c["field"]) for c in validate(kinds.PODS, pod)] == [
+        ("FieldValueForbidden", "spec.volumes[0].secret"), ("FieldValueForbidden", "spec.volumes[0].cephFS"),
+        ("FieldValueForbidden", "spec.volumes[0].configMap"),
+        ("FieldValueNotFound", "spec.containers[0].volumeMounts[0].name")]
+
+
+def test_pod_updates_may_reorder_tolerations_and_change_their_seconds_but_not_drop_them() -> None:
+    old = good(kinds.PODS)
+    old["spec"]["tolerations"] = [{"key": "a", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 1},
+                                  {"key": "b", "operator": "Exists"}]
+    new = copy.deepcopy(old)
+    new["spec"]["tolerations"] = list(reversed(new["spec"]["tolerations"]))
+    new["spec"]["tolerations"][1]["tolerationSeconds"] = 5
+    assert validate(kinds.PODS, new, old) == []
+    new["spec"]["tolerations"] = new["spec"]["tolerations"][:1]
+    assert [c["field"] for c in validate(kinds.PODS, new, old)] == ["spec.tolerations"]
+
+
+def test_an_equal_resource_type_object_validates_like_the_registry_one() -> None:
+    twin = dataclasses.replace(kinds.SERVICES)
+    assert twin == kinds.SERVICES and twin is not kinds.SERVICES
+    bad = good(kinds.SERVICES)
+    bad["metadata"]["name"] = "1web"  # a DNS-1035 label must start with a letter: a Service-only rule
+    assert validate(twin, bad) == validate(kinds.SERVICES, bad) != []
+
+
+def test_format_checks_hand_out_fresh_lists() -> None:
+    first = is_dns1123_label("a.b")
+    first.append("scribbled on by a caller")
+    assert is_dns1123_label("a.b") == ["must not contain dots"]
