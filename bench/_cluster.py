@@ -16,10 +16,24 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int) -> float:
-    """User+system CPU time a process has used so far (Linux /proc)."""
+    """User+system CPU time a process and its live descendants have used so far (Linux /proc).
+
+    Descendants count because `apiserver --workers N` serves from child processes.
+    """
     with open(f"/proc/{pid}/stat", "rb") as f:
         fields = f.read().rsplit(b")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
+    own = (int(fields[11]) + int(fields[12])) / _TICKS
+    return own + sum(cpu_seconds(child) for child in _children(pid))
+
+
+def _children(pid: int) -> list[int]:
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return children
 
 
 class Cluster:

@@ -28,7 +28,8 @@ class Recorder:
         if exe is None:
             raise RuntimeError("--profile needs py-spy: .venv/bin/pip install py-spy")
         self.out = out
-        self.argv = [exe, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw", "--output", str(out)]
+        self.argv = [exe, "record", "--pid", str(pid), "--subprocesses", "--rate", str(rate), "--format", "raw",
+                     "--output", str(out)]  # --subprocesses: apiserver --workers serves from children
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> "Recorder":

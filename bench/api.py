@@ -66,6 +66,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--watch-rate", type=float, default=20.0, help="creates/s while watchers listen")
     p.add_argument("--watch-seconds", type=float, default=10.0)
     p.add_argument("--list-runs", type=int, default=5)
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="apiserver --workers: serving processes, one per core by default")
     p.add_argument("--quick", action="store_true", help="small counts, for checking the script itself")
     p.add_argument("--profile", type=Path, metavar="DIR",
                    help="also run a py-spy-sampled create phase and write/summarise its stacks in DIR")
@@ -360,14 +362,15 @@ def main() -> None:
     args = parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so the cluster is stopped
     t0, load_start = time.monotonic(), _loadavg()
-    with Cluster() as cluster:
-        say(f"etcd {cluster.etcd_url}, apiserver {cluster.api_url} (pid {cluster.apiserver.pid}), "
-            f"workdir {cluster.workdir}")
+    with Cluster("--workers", str(args.workers)) as cluster:
+        say(f"etcd {cluster.etcd_url}, apiserver {cluster.api_url} (pid {cluster.apiserver.pid}, "
+            f"{args.workers} worker process(es)), workdir {cluster.workdir}")
         try:
             r = run_async(run(cluster, args))
         except BaseException:
             say(f"apiserver log tail:\n{cluster.apiserver.log_tail()}")
             raise
+    r["apiserver_workers"] = args.workers
     r["loadavg_1m_start_end"] = [load_start, _loadavg()]
     r["targets_met"] = verdicts(r)
     missed = [k for k, ok in r["targets_met"].items() if not ok]
