@@ -153,7 +153,7 @@ def _volume(volume: Obj) -> None:
 
 
 def _file_mode_source(source: Obj | None) -> None:
-    """secret, configMap: files get mode 0644 unless told otherwise."""
+    """secret, configMap, downwardAPI, projected: files get mode 0644 unless told otherwise."""
     if source is not None:
         _default(source, "defaultMode", _DEFAULT_FILE_MODE)
 
@@ -591,9 +591,9 @@ def initial_status(rt: ResourceType, obj: Obj) -> Obj | None:
     """The status upstream's PrepareForCreate stores (zero counters included); None for kinds without one."""
     if not rt.has_status:
         return None
-    observed = _OBSERVED_STATUS.find(rt)
-    if observed is not None:
-        return observed(obj)
+    derive = _STATUS_FROM_OBJECT.find(rt)
+    if derive is not None:
+        return derive(obj)
     return dict(_INITIAL_STATUS.find(rt))
 
 
@@ -608,7 +608,8 @@ def _node_status(node: Any) -> Obj:
     return dict(status) if isinstance(status, dict) else {}
 
 
-_OBSERVED_STATUS: KindTable[Callable[[Any], Obj] | None] = KindTable(
+# Kinds whose first status derives from the object itself; the others start from a fixed one.
+_STATUS_FROM_OBJECT: KindTable[Callable[[Any], Obj] | None] = KindTable(
     {kinds.PODS: _pod_status, kinds.NODES: _node_status}, default=None)
 _INITIAL_STATUS: KindTable[Obj] = KindTable({
     kinds.NAMESPACES: {"phase": "Active"},

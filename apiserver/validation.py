@@ -89,16 +89,38 @@ _PORT_NAME_CHARS = re.compile("[-a-z0-9]+")
 _LOWER_LETTER = re.compile("[a-z]")
 _INTEGER = re.compile("[+-]?[0-9]+")
 
-# The checks below are pure functions of one string, asked about the same few names, labels and keys on every
-# write: each keeps its answers (as tuples) in a bounded cache, and the public function copies one into a list.
-_format_cache = functools.lru_cache(maxsize=4096)
+T = TypeVar("T")
+_UNSEEN: Any = object()
+_REMEMBERED_LENGTH = 512  # longer strings are no valid name, key or quantity, and may be big request data
+
+
+def _remember_short(check: Callable[[str], T]) -> Callable[[str], T]:
+    """A pure check of one string that remembers its answers for short strings: the same few names, labels, keys
+    and quantities come by on every write.  A long string is checked afresh and never kept alive; the memory is
+    emptied when it holds 4096 answers (the working set is far smaller)."""
+    answers: dict[str, T] = {}
+
+    @functools.wraps(check)
+    def remembered(value: str) -> T:
+        answer = answers.get(value, _UNSEEN)
+        if answer is _UNSEEN:
+            answer = check(value)
+            if len(value) <= _REMEMBERED_LENGTH:
+                if len(answers) >= 4096:
+                    answers.clear()
+                answers[value] = answer
+        return answer
+    return remembered
+
+
+# The format checks below answer with tuples (they are remembered); the public functions copy one into a list.
 
 
 def is_dns1123_label(value: Any) -> list[str]:
     return list(_dns1123_label_errors(value)) if isinstance(value, str) else [_NOT_A_STRING]
 
 
-@_format_cache
+@_remember_short
 def _dns1123_label_errors(value: str) -> tuple[str, ...]:
     errs = [max_len_error(MAX_LABEL_LENGTH)] if _byte_len(value) > MAX_LABEL_LENGTH else []
     if not _DNS1123_LABEL.fullmatch(value):
@@ -113,7 +135,7 @@ def is_dns1123_subdomain(value: Any) -> list[str]:
     return list(_dns1123_subdomain_errors(value)) if isinstance(value, str) else [_NOT_A_STRING]
 
 
-@_format_cache
+@_remember_short
 def _dns1123_subdomain_errors(value: str) -> tuple[str, ...]:
     errs = [max_len_error(MAX_SUBDOMAIN_LENGTH)] if _byte_len(value) > MAX_SUBDOMAIN_LENGTH else []
     if not _DNS1123_SUBDOMAIN.fullmatch(value):
@@ -125,7 +147,7 @@ def is_dns1035_label(value: Any) -> list[str]:
     return list(_dns1035_label_errors(value)) if isinstance(value, str) else [_NOT_A_STRING]
 
 
-@_format_cache
+@_remember_short
 def _dns1035_label_errors(value: str) -> tuple[str, ...]:
     errs = [max_len_error(MAX_LABEL_LENGTH)] if _byte_len(value) > MAX_LABEL_LENGTH else []
     if not _DNS1035_LABEL.fullmatch(value):
@@ -138,7 +160,7 @@ def is_qualified_name(value: Any) -> list[str]:
     return list(_qualified_name_errors(value)) if isinstance(value, str) else [_NOT_A_STRING]
 
 
-@_format_cache
+@_remember_short
 def _qualified_name_errors(value: str) -> tuple[str, ...]:
     parts = value.split("/")
     errs: list[str] = []
@@ -165,7 +187,7 @@ def is_valid_label_value(value: Any) -> list[str]:
     return list(_label_value_errors(value)) if isinstance(value, str) else [_NOT_A_STRING]
 
 
-@_format_cache
+@_remember_short
 def _label_value_errors(value: str) -> tuple[str, ...]:
     errs = [max_len_error(MAX_LABEL_LENGTH)] if _byte_len(value) > MAX_LABEL_LENGTH else []
     if not _LABEL_VALUE.fullmatch(value):
@@ -186,7 +208,7 @@ def is_valid_port_name(port: Any) -> list[str]:
     return list(_port_name_errors(port)) if isinstance(port, str) else [_NOT_A_STRING]
 
 
-@_format_cache
+@_remember_short
 def _port_name_errors(port: str) -> tuple[str, ...]:
     errs = [max_len_error(15)] if len(port) > 15 else []
     if not _PORT_NAME_CHARS.fullmatch(port):
@@ -212,7 +234,7 @@ def is_env_var_name(value: Any) -> list[str]:
     return list(_env_var_name_errors(value)) if isinstance(value, str) else [_NOT_A_STRING]
 
 
-@_format_cache
+@_remember_short
 def _env_var_name_errors(value: str) -> tuple[str, ...]:
     if not value:
         return ("environment variable name must be non-empty",)
@@ -233,7 +255,7 @@ def is_config_map_key(value: Any) -> list[str]:
     return list(_config_map_key_errors(value)) if isinstance(value, str) else [_NOT_A_STRING]
 
 
-@_format_cache
+@_remember_short
 def _config_map_key_errors(value: str) -> tuple[str, ...]:
     errs = [max_len_error(MAX_SUBDOMAIN_LENGTH)] if _byte_len(value) > MAX_SUBDOMAIN_LENGTH else []
     if not _CONFIG_MAP_KEY.fullmatch(value):
@@ -310,7 +332,7 @@ def _parse_quantity(value: Any) -> tuple[Decimal, str]:
     return _parse_quantity_text(repr(value) if isinstance(value, float) else str(value))
 
 
-@_format_cache
+@_remember_short
 def _parse_quantity_text(text: str) -> tuple[Decimal, str]:
     match = _QUANTITY.fullmatch(text)
     if match is None:
@@ -340,7 +362,7 @@ def _round_and_cap(amount: Decimal) -> Decimal:
     return -magnitude if amount < 0 else magnitude
 
 
-@_format_cache
+@functools.lru_cache(maxsize=4096)  # amounts are capped: small keys
 def _format_quantity(amount: Decimal, fmt: str) -> str:
     if amount == 0:
         return "0"
@@ -626,7 +648,7 @@ class Causes:
     def text(self, obj: Any, key: str, path: str) -> str:
         value = obj.get(key) if isinstance(obj, dict) else None
         if isinstance(value, str):
-            return value
+            return value or ""  # an empty str subclass (Raw) reads as a plain ""
         if value is not None:
             self._wrong_type(path, key, value, "string")
         return ""
@@ -1464,8 +1486,9 @@ def _resource_list(e: Causes, resources: dict[str, Any], path: str, key: str) ->
 
 
 def _resource_entry(name: str, raw: Any) -> tuple[tuple[Problem, ...], Quantity | None]:
-    """The problems of one resource-list entry and its quantity (None when malformed); cached for scalars."""
-    if isinstance(raw, (str, int, float)):
+    """The problems of one resource-list entry and its quantity (None when malformed); cached for short scalars."""
+    short_raw = isinstance(raw, (int, float)) or isinstance(raw, str) and len(raw) <= _REMEMBERED_LENGTH
+    if short_raw and len(name) <= _REMEMBERED_LENGTH:
         return _cached_resource_entry(name, raw)
     return _check_resource_entry(name, raw)
 
@@ -3218,20 +3241,19 @@ def _reporting_fields(e: Causes, obj: Obj) -> None:
 # --------------------------------------------------------------------------------------------------
 
 KindCheck = Callable[[Causes, Obj, "Obj | None"], None]
-V = TypeVar("V")
 
 
-class KindTable(dict[ResourceType, V]):
+class KindTable(dict[ResourceType, T]):
     """A dict keyed by ResourceType, filled once at import, whose `find(rt)` is `get(rt, default)` remembered per
     ResourceType object: the registry's kinds are then found by identity, as hashing or comparing a ResourceType
     (a frozen dataclass of eleven fields) costs ~0.3 µs, a noticeable part of validating a small object."""
 
-    def __init__(self, entries: dict[ResourceType, V], default: V) -> None:
+    def __init__(self, entries: dict[ResourceType, T], default: T) -> None:
         super().__init__(entries)
         self.default = default
-        self._seen: dict[int, tuple[ResourceType, V]] = {}
+        self._seen: dict[int, tuple[ResourceType, T]] = {}
 
-    def find(self, rt: ResourceType) -> V:
+    def find(self, rt: ResourceType) -> T:
         seen = self._seen.get(id(rt))
         if seen is None or seen[0] is not rt:  # keeping rt in the entry keeps its id from being reused
             seen = self._seen[id(rt)] = (rt, self.get(rt, self.default))

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 
 class Kind(StrEnum):
@@ -935,6 +936,30 @@ def _number_text(value: int | float) -> str:
 
 # --- scalars --------------------------------------------------------------------------------------------------
 
+T = TypeVar("T")
+_UNSEEN: Any = object()
+_REMEMBERED_LENGTH = 512  # longer strings are no valid quantity or time, and may be big request data
+
+
+def _remember_short(check: Callable[[str], T]) -> Callable[[str], T]:
+    """A pure check of one string that remembers its answers for short strings: the same few quantities and
+    timestamps come by on every write.  A long string is checked afresh and never kept alive; the memory is
+    emptied when it holds 4096 answers (the working set is far smaller)."""
+    answers: dict[str, T] = {}
+
+    @functools.wraps(check)
+    def remembered(value: str) -> T:
+        answer = answers.get(value, _UNSEEN)
+        if answer is _UNSEEN:
+            answer = check(value)
+            if len(value) <= _REMEMBERED_LENGTH:
+                if len(answers) >= 4096:
+                    answers.clear()
+                answers[value] = answer
+        return answer
+    return remembered
+
+
 def _check_string(node: Node, value: Any) -> _TypeMismatch | None:
     return None if isinstance(value, str) else _TypeMismatch(_json_kind(value), node.go_type)
 
@@ -971,7 +996,7 @@ def _check_date_time(node: Node, value: Any) -> _TypeMismatch | str | None:
     # metav1.Time/MicroTime.UnmarshalJSON: decode a string, then time.Parse it with their layout.
     if not isinstance(value, str):
         return _TypeMismatch(_json_kind(value), "string")
-    return _time_parse_error(value, _MICRO_LAYOUT if node.go_type == "v1.MicroTime" else _SECOND_LAYOUT)
+    return _micro_time_error(value) if node.go_type == "v1.MicroTime" else _second_time_error(value)
 
 
 def _check_quantity(node: Node, value: Any) -> str | None:
@@ -1007,7 +1032,7 @@ _EXPONENT = re.compile(r"[eE][-+]?[0-9]+")
 _QUANTITY_SUFFIXES = {"", "n", "u", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"}
 
 
-@functools.lru_cache(maxsize=4096)  # a pure function of a short string, asked the same few on every write
+@_remember_short
 def _quantity_error(text: str) -> str | None:
     if not text:
         return _QUANTITY_FORMAT_WRONG
@@ -1087,7 +1112,16 @@ class _TimeParseError(Exception):
     pass
 
 
-@functools.lru_cache(maxsize=4096)  # pure; an object's timestamps come back on each of its updates
+@_remember_short  # an object's timestamps come back on each of its updates
+def _second_time_error(value: str) -> str | None:
+    return _time_parse_error(value, _SECOND_LAYOUT)
+
+
+@_remember_short
+def _micro_time_error(value: str) -> str | None:
+    return _time_parse_error(value, _MICRO_LAYOUT)
+
+
 def _time_parse_error(value: str, layout: str) -> str | None:
     """Go's time.Parse error text for value in one of the two RFC 3339 layouts, None when it parses."""
     try:

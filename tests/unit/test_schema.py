@@ -810,7 +810,8 @@ QUANTITY_FORMAT = "quantities must match the regular expression '^([+-]?[0-9.]+)
       ("spec.containers[1]",
        "json: cannot unmarshal string into Go struct field PodSpec.spec.containers of type v1.Container"),
       ("spec.tolerations[1].tolerationSeconds",
-       "json: cannot unmarshal bool into Go struct field Toleration.spec.tolerations.tolerationSeconds of type int64")]),
+       "json: cannot unmarshal bool into Go struct field Toleration.spec.tolerations.tolerationSeconds "
+       "of type int64")]),
     ("Pod", {"metadata": {"managedFields": [{"fieldsV1": {"f:x": [1, {}]}, "time": "2024-01-01T00:00:00Z",
                                              "bogus": 1}]}},
      ["metadata.managedFields[0].bogus"], []),

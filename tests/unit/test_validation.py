@@ -919,3 +919,20 @@ def test_format_checks_hand_out_fresh_lists() -> None:
     first = is_dns1123_label("a.b")
     first.append("scribbled on by a caller")
     assert is_dns1123_label("a.b") == ["must not contain dots"]
+
+
+def test_a_non_object_list_item_is_reported_between_its_neighbours() -> None:
+    pod = good(kinds.PODS)
+    pod["spec"]["containers"][0]["ports"] = [{"containerPort": 0}, 5, {"containerPort": 80, "protocol": "XTP"}]
+    assert [(c["reason"], c["field"]) for c in validate(kinds.PODS, pod)] == [
+        ("FieldValueRequired", "spec.containers[0].ports[0].containerPort"),
+        ("FieldValueRequired", "spec.containers[0].ports[0].protocol"),
+        ("FieldValueTypeInvalid", "spec.containers[0].ports[1]"),
+        ("FieldValueNotSupported", "spec.containers[0].ports[2].protocol")]
+
+
+def test_long_strings_are_checked_afresh_with_the_same_answers() -> None:
+    long_name = "a" * 600 + ".b"  # longer than any answer the format checks remember
+    for _ in range(2):
+        assert is_dns1123_label(long_name) == ["must be no more than 63 characters", "must not contain dots"]
+        assert parse_quantity("1" * 600) == Decimal(2**63 - 1)
