@@ -48,6 +48,7 @@ os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")  # this process forks
 sys.path[:0] = [str(BENCH.parent), str(BENCH)]
 
 from _cluster import Cluster, cpu_seconds  # noqa: E402
+from common.localcluster import ChildProcess, free_port  # noqa: E402
 from _loadgen import USER_AGENT, pod_body  # noqa: E402
 
 TARGETS = {"create_vs_raw_put": ("≥", 0.40), "create_p99_ms": ("≤", 25.0), "watch_p99_ms": ("≤", 50.0),
@@ -297,10 +298,35 @@ async def _throughput(cluster: Cluster, args: argparse.Namespace, store: Any, va
     say(f"pod create          {create:8.0f}/s   ({c} connections, {n} pods in {rounds} rounds) = "
         f"{r['create_vs_raw_put']:.0%} of raw put (median round), {r['create_vs_raw_txn']:.0%} of raw txn   "
         f"[target ≥ 40% of raw put]")
+    await _floor(cluster, args, store, value, r)
     say(f"    CPU per create: apiserver {r['apiserver_cpu_ms_per_create']:.2f} ms "
         f"(busy {r['apiserver_busy_during_creates']:.0%} of a core), etcd {r['etcd_cpu_ms_per_create']:.2f} ms, "
         f"load generator {r['gen_cpu_ms_per_create']:.3f} ms; closed-loop latency p50 "
         f"{r['create_closed_loop_p50_ms']:.1f} p99 {r['create_closed_loop_p99_ms']:.1f} ms")
+
+
+async def _floor(cluster: Cluster, args: argparse.Namespace, store: Any, value: bytes, r: dict[str, Any]) -> None:
+    """The same creates against bench/_floor.py: HTTP + one etcd txn and nothing else, as a ceiling."""
+    port = free_port()
+    floor = ChildProcess("floor", [sys.executable, str(BENCH / "_floor.py"), "--etcd-servers", cluster.etcd_url,
+                                   "--port", str(port), "--workers", str(args.workers)], cluster.workdir / "floor.log")
+    floor.start()
+    try:
+        floor.wait_ready(f"http://127.0.0.1:{port}/", 30)
+        count = args.creates // args.rounds
+        put = await raw_burst(store.put_unconditionally, "floor-put", value, args.raw_puts // args.rounds,
+                              args.concurrency)
+        run = await loadgen("creates", port=port, namespace="floor", prefix="f", count=count,
+                            concurrency=args.concurrency)
+    finally:
+        floor.stop()
+    _check_codes("floor", run["codes"])
+    r["floor_create_per_s"] = round(run["per_s"], 1)
+    r["floor_vs_raw_put"] = round(run["per_s"] / put["per_s"], 3)
+    r["create_vs_floor"] = round(r["create_per_s"] / run["per_s"], 3)
+    say(f"floor               {run['per_s']:8.0f}/s   (HTTP + one etcd txn, no apiserver work, same stack and "
+        f"workers) = {r['floor_vs_raw_put']:.0%} of raw put {put['per_s']:.0f}/s; the apiserver reaches "
+        f"{r['create_vs_floor']:.0%} of it")
 
 
 async def _list(cluster: Cluster, args: argparse.Namespace, store: Any, r: dict[str, Any]) -> None:
