@@ -14,9 +14,9 @@ from starlette.exceptions import HTTPException
 from starlette.responses import PlainTextResponse, Response
 
 from common.api import REGISTRY, kinds
-from common.errors import AlreadyExists, ApiError, InternalError, MethodNotAllowed, NotFound
+from common.errors import AlreadyExists, ApiError, InternalError, NotFound
 
-from . import discovery, openapi, storage
+from . import discovery, openapi, requestinfo, storage
 from .handlers import ApiHandlers, json_response, status_response
 from .rest import RestStore, WriteOptions
 from .watchcache import WatchCache
@@ -179,8 +179,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, err: HTTPException) -> Response:
         if err.status_code == 405:
-            return status_response(MethodNotAllowed("the server does not allow this method on the requested "
-                                                    "resource"))
+            return status_response(requestinfo.method_not_allowed())
         return status_response(NotFound("the server could not find the requested resource"))
 
     @app.exception_handler(RequestValidationError)
@@ -208,7 +207,7 @@ class ResourceRouter:
         try:
             response = await self.handlers.handle(request)
         except Exception:  # noqa: BLE001 - a bug must still answer as a Status, never drop the connection
-            log.exception("unexpected error serving %s %s", request.method, request.url.path)
+            log.exception("unexpected error serving %s %s", request.method, scope["path"])
             response = status_response(InternalError("an internal error has prevented the request from succeeding"))
         await response(scope, receive, send)
 

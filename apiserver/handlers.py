@@ -23,7 +23,7 @@ from starlette.responses import Response, StreamingResponse
 from common import selectors
 from common.api import kinds, schema
 from common.api.registry import ResourceType
-from common.errors import (ApiError, BadRequest, Conflict, Gone, Invalid, MethodNotAllowed, NotFound,
+from common.errors import (ApiError, BadRequest, Conflict, Gone, Invalid, NotFound,
                            RequestEntityTooLarge, ServiceUnavailable, UnsupportedMediaType, field_cause, invalid)
 
 from . import apply as fieldmanager
@@ -69,7 +69,7 @@ class ApiHandlers:
 
     async def handle(self, request: Request) -> Response:
         try:
-            info = requestinfo.parse(request.url.path)
+            info = requestinfo.parse(request.scope["path"])
             requestinfo.allowed(info, request.method)
             return await self._dispatch(request, info)
         except ApiError as err:
@@ -95,7 +95,7 @@ class ApiHandlers:
             if info.name is None:
                 return await self.delete_collection(request, info)
             return await self.delete(request, info)
-        raise MethodNotAllowed("the server does not allow this method on the requested resource")
+        raise requestinfo.method_not_allowed()
 
     # -- GET ---------------------------------------------------------------
 
@@ -104,7 +104,7 @@ class ApiHandlers:
         if sub in ("log", "exec"):
             return await self._kubelet_placeholder(info)
         if sub not in (None, "status", "scale"):
-            raise MethodNotAllowed("the server does not allow this method on the requested resource")
+            raise requestinfo.method_not_allowed()
         obj = await self.rest.get(rt, info.namespace, info.name or "")
         if sub == "scale":
             return json_response(scale_of(rt, obj))
@@ -274,7 +274,7 @@ class ApiHandlers:
     async def create(self, request: Request, info: requestinfo.RequestInfo) -> Response:
         rt = info.rt
         if info.name is not None:
-            raise MethodNotAllowed("the server does not allow this method on the requested resource")
+            raise requestinfo.method_not_allowed()
         opts = _write_options(request)
         obj = await read_object(request, rt, opts)
         _check_body_namespace(rt, info.namespace, obj)
@@ -291,7 +291,7 @@ class ApiHandlers:
                                                 subresource="scale", opts=opts)
             return json_response(scale_of(rt, written.obj))
         if sub not in (None, "status", "finalize"):
-            raise MethodNotAllowed("the server does not allow this method on the requested resource")
+            raise requestinfo.method_not_allowed()
         obj = await read_object(request, rt, opts)
         _check_body_namespace(rt, info.namespace, obj)
         meta = obj["metadata"]
@@ -310,7 +310,7 @@ class ApiHandlers:
     async def patch(self, request: Request, info: requestinfo.RequestInfo) -> Response:
         rt, sub, name = info.rt, info.subresource, info.name or ""
         if sub not in (None, "status", "scale"):
-            raise MethodNotAllowed("the server does not allow this method on the requested resource")
+            raise requestinfo.method_not_allowed()
         opts = _write_options(request)
         patch_type = _patch_type(request)
         body = await _read_body(request)
@@ -372,7 +372,7 @@ class ApiHandlers:
     async def delete(self, request: Request, info: requestinfo.RequestInfo) -> Response:
         rt = info.rt
         if info.subresource:
-            raise MethodNotAllowed("the server does not allow this method on the requested resource")
+            raise requestinfo.method_not_allowed()
         opts = await _delete_options(request)
         obj, deleted_now = await self.rest.delete(rt, info.namespace, info.name or "", opts)
         code = 200 if deleted_now else 202
@@ -406,7 +406,7 @@ class ApiHandlers:
             return await self._evict(request, info)
         if info.subresource == "exec":
             return await self._kubelet_placeholder(info)
-        raise MethodNotAllowed("the server does not allow this method on the requested resource")
+        raise requestinfo.method_not_allowed()
 
     async def _bind(self, request: Request, info: requestinfo.RequestInfo) -> Response:
         """pods/binding: the scheduler's one write — set spec.nodeName once, mark PodScheduled."""

@@ -17,7 +17,7 @@ from typing import Any
 import jsonpatch
 import jsonpointer
 
-from common.api.schema import Kind, Node
+from common.api.schema import Kind, Node, json_kind
 from common.errors import BadRequest, Invalid, RequestEntityTooLarge, field_cause, invalid
 
 # What kube-apiserver says when a patch does not apply: NewGenericServerResponse(422) drops the detail.
@@ -95,10 +95,10 @@ def _decoded_operations(ops: Any) -> list:
     if ops is None:  # Go decodes null as an empty patch
         return []
     if not isinstance(ops, list):
-        raise BadRequest(f"json: cannot unmarshal {_json_kind(ops)} into Go value of type jsonpatch.Patch")
+        raise BadRequest(f"json: cannot unmarshal {json_kind(ops)} into Go value of type jsonpatch.Patch")
     for op in ops:
         if op is not None and not isinstance(op, dict):
-            raise BadRequest(f"json: cannot unmarshal {_json_kind(op)} into Go value of type jsonpatch.Operation")
+            raise BadRequest(f"json: cannot unmarshal {json_kind(op)} into Go value of type jsonpatch.Operation")
     if any(op is None for op in ops):  # evanphx: "Unexpected kind: unknown"
         raise Invalid(REJECTED)
     return ops
@@ -136,7 +136,7 @@ def strategic_merge_patch(original: dict, patch: dict, schema: Node | None) -> d
     if patch is None:  # Go decodes null into an empty patch
         patch = {}
     if not isinstance(patch, dict):
-        raise BadRequest(f"json: cannot unmarshal {_json_kind(patch)} into Go value of type map[string]interface {{}}")
+        raise BadRequest(f"json: cannot unmarshal {json_kind(patch)} into Go value of type map[string]interface {{}}")
     return _merge_map(copy.deepcopy(original), copy.deepcopy(patch), schema)
 
 
@@ -595,18 +595,6 @@ def _hash_key(value: Any) -> Any:
 
 def _schema_name(item: Node | None) -> str:
     return "struct" if item is None or item.kind == Kind.STRUCT else item.kind
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "number"
-    return "null" if value is None else "string"
 
 
 def _go_format(value: Any) -> str:

@@ -60,9 +60,13 @@ def _checked(info: RequestInfo, too_long: bool) -> RequestInfo:
     return info
 
 
+def method_not_allowed() -> MethodNotAllowed:
+    return MethodNotAllowed("the server does not allow this method on the requested resource")
+
+
 def allowed(info: RequestInfo, method: str) -> None:
     """405 for verbs a path does not serve, with upstream's message."""
     if info.name is None and method in ("PUT", "PATCH"):
-        raise MethodNotAllowed("the server does not allow this method on the requested resource")
+        raise method_not_allowed()
     if info.name is not None and method == "POST" and info.subresource not in ("binding", "eviction", "exec"):
-        raise MethodNotAllowed("the server does not allow this method on the requested resource")
+        raise method_not_allowed()

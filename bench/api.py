@@ -67,8 +67,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--watch-rate", type=float, default=20.0, help="creates/s while watchers listen")
     p.add_argument("--watch-seconds", type=float, default=10.0)
     p.add_argument("--list-runs", type=int, default=5)
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                   help="apiserver --workers: serving processes, one per core by default")
+    p.add_argument("--workers", type=int, default=1,
+                   help="apiserver --workers; on 2 cores one does best, since every worker also follows every "
+                        "watch event")
     p.add_argument("--quick", action="store_true", help="small counts, for checking the script itself")
     p.add_argument("--profile", type=Path, metavar="DIR",
                    help="also run a py-spy-sampled create phase and write/summarise its stacks in DIR")

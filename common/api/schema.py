@@ -854,7 +854,7 @@ class _Walk:
 
     def _struct(self, node: Node, value: Any, at: _At) -> _TypeMismatch | None:
         if not isinstance(value, dict):
-            return _TypeMismatch(_json_kind(value), node.go_type)
+            return _TypeMismatch(json_kind(value), node.go_type)
         fields = node.fields
         for key, element in value.items():
             sub = fields.get(key)
@@ -866,7 +866,7 @@ class _Walk:
 
     def _list(self, node: Node, value: Any, at: _At, owner: Node | None) -> _TypeMismatch | None:
         if not isinstance(value, list):
-            return _TypeMismatch(_json_kind(value), node.go_type)
+            return _TypeMismatch(json_kind(value), node.go_type)
         item = node.item
         for index, element in enumerate(value):
             if element is not None and type(element) not in item.plain_types:
@@ -875,7 +875,7 @@ class _Walk:
 
     def _map(self, node: Node, value: Any, at: _At, owner: Node | None) -> _TypeMismatch | None:
         if not isinstance(value, dict):
-            return _TypeMismatch(_json_kind(value), node.go_type)
+            return _TypeMismatch(json_kind(value), node.go_type)
         item = node.value
         for key, element in value.items():
             if element is not None and type(element) not in item.plain_types:
@@ -917,7 +917,7 @@ def _describe(problem: _TypeMismatch | str, go_path: tuple[str, ...], owner: str
     return f"json: cannot unmarshal {problem.what} into Go value of type {problem.go_type}"
 
 
-def _json_kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
     """How Go's decoder names a JSON value in its errors."""
     if isinstance(value, dict):
         return "object"
@@ -927,7 +927,7 @@ def _json_kind(value: Any) -> str:
         return "bool"
     if isinstance(value, (int, float)):
         return "number"
-    return "string"
+    return "null" if value is None else "string"
 
 
 def _number_text(value: int | float) -> str:
@@ -961,16 +961,16 @@ def _remember_short(check: Callable[[str], T]) -> Callable[[str], T]:
 
 
 def _check_string(node: Node, value: Any) -> _TypeMismatch | None:
-    return None if isinstance(value, str) else _TypeMismatch(_json_kind(value), node.go_type)
+    return None if isinstance(value, str) else _TypeMismatch(json_kind(value), node.go_type)
 
 
 def _check_boolean(node: Node, value: Any) -> _TypeMismatch | None:
-    return None if isinstance(value, bool) else _TypeMismatch(_json_kind(value), node.go_type)
+    return None if isinstance(value, bool) else _TypeMismatch(json_kind(value), node.go_type)
 
 
 def _check_number(node: Node, value: Any) -> _TypeMismatch | None:
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return None if is_number else _TypeMismatch(_json_kind(value), node.go_type)
+    return None if is_number else _TypeMismatch(json_kind(value), node.go_type)
 
 
 def _check_integer(node: Node, value: Any) -> _TypeMismatch | None:
@@ -979,7 +979,7 @@ def _check_integer(node: Node, value: Any) -> _TypeMismatch | None:
 
 def _integer_problem(value: Any, go_type: str, bits: int) -> _TypeMismatch | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return _TypeMismatch(_json_kind(value), go_type)
+        return _TypeMismatch(json_kind(value), go_type)
     limit = 1 << (bits - 1)
     if isinstance(value, float) or not -limit <= value < limit:
         # Go parses the literal as an integer: a fraction, an exponent or an overflow all fail.
@@ -995,7 +995,7 @@ def _check_int_or_string(node: Node, value: Any) -> _TypeMismatch | None:
 def _check_date_time(node: Node, value: Any) -> _TypeMismatch | str | None:
     # metav1.Time/MicroTime.UnmarshalJSON: decode a string, then time.Parse it with their layout.
     if not isinstance(value, str):
-        return _TypeMismatch(_json_kind(value), "string")
+        return _TypeMismatch(json_kind(value), "string")
     return _micro_time_error(value) if node.go_type == "v1.MicroTime" else _second_time_error(value)
 
 
@@ -1010,7 +1010,7 @@ def _check_quantity(node: Node, value: Any) -> str | None:
 
 def _check_byte(node: Node, value: Any) -> _TypeMismatch | str | None:
     if not isinstance(value, str):
-        return _TypeMismatch(_json_kind(value), node.go_type)
+        return _TypeMismatch(json_kind(value), node.go_type)
     return _base64_error(value)
 
 
