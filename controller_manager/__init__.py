@@ -1,0 +1,1 @@
+"""kube-controller-manager: level-triggered controllers (arrives with the controller-manager issue)."""

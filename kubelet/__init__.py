@@ -1,0 +1,1 @@
+"""kubelet: runs this node's pods as Docker containers and reports their status."""
