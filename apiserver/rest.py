@@ -235,9 +235,13 @@ class RestStore:
             else:
                 meta.pop(name, None)
         meta["resourceVersion"] = old_meta.get("resourceVersion")
-        if subresource == "status":
+        if subresource == "status" and rt in _STATUS_WRITES_METADATA:
+            desired["spec"] = copy.deepcopy(current.get("spec"))  # upstream: only spec is reset
+            if rt is kinds.PODS:  # old kubelets corrupted owner references through pods/status
+                _copy_key(current["metadata"], meta, "ownerReferences")
+        elif subresource == "status":
             status, managed = desired.get("status"), meta.get("managedFields")
-            desired = copy.deepcopy(current)
+            desired = copy.deepcopy(current)  # upstream's ResetObjectMetaForStatus: metadata stays as it was
             desired.pop("status", None)
             if status is not None:
                 desired["status"] = status
@@ -365,6 +369,18 @@ def check_valid(rt: ResourceType, obj: Obj, old: Obj | None = None) -> None:
     causes = validation.validate(rt, obj, old)
     if causes:
         raise invalid(rt.kind, (obj.get("metadata") or {}).get("name", ""), causes, rt.group)
+
+
+# Kinds whose status strategy resets only spec, so a status write may also change labels and annotations
+# (the kubelet relies on it for its Node); every other kind keeps metadata as it was.
+_STATUS_WRITES_METADATA = {kinds.PODS, kinds.NODES, kinds.NAMESPACES, kinds.SERVICES}
+
+
+def _copy_key(source: Obj, target: Obj, key: str) -> None:
+    if key in source:
+        target[key] = copy.deepcopy(source[key])
+    else:
+        target.pop(key, None)
 
 
 def _same(new: Obj, current: Obj) -> bool:
