@@ -13,8 +13,10 @@ import os
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Protocol
+
+from common import quantity
 
 Obj = dict[str, Any]
 EventSink = Callable[[str, str], Awaitable[None]]  # (reason, message) of a Warning event on the pod
@@ -200,30 +202,12 @@ def pod_field_value(pod: Obj, field_ref: Obj, *, pod_ips: Sequence[str], host_ip
 
 # -- downward API: container resources ---------------------------------------------
 
-_BINARY_SUFFIXES = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL_SUFFIXES = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
-                     "k": Decimal(10**3), "M": Decimal(10**6), "G": Decimal(10**9), "T": Decimal(10**12),
-                     "P": Decimal(10**15), "E": Decimal(10**18)}
-_QUANTITY = re.compile(r"([+-]?[0-9.]+)([eE][+-]?[0-9]+|[a-zA-Z]*)")
-
-
 def parse_quantity(value: Any) -> Decimal:
-    """A resource.Quantity ("500m", "1Gi", "2e3", 3) as a number of base units."""
-    match = _QUANTITY.fullmatch(str(value).strip())
-    if not match:
-        raise EnvError("quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")
-    number, suffix = match.groups()
+    """A resource.Quantity as a number of base units; a malformed one is a CreateContainerConfigError."""
     try:
-        amount = Decimal(number)
-    except InvalidOperation as exc:
-        raise EnvError(f"unable to parse quantity's suffix: {value}") from exc
-    if suffix[:1] in ("e", "E") and suffix[1:].lstrip("+-").isdigit():
-        return amount * (Decimal(10) ** int(suffix[1:]))
-    if suffix in _BINARY_SUFFIXES:
-        return amount * _BINARY_SUFFIXES[suffix]
-    if suffix in _DECIMAL_SUFFIXES:
-        return amount * _DECIMAL_SUFFIXES[suffix]
-    raise EnvError(f"unable to parse quantity's suffix: {value}")
+        return quantity.parse_quantity(value)
+    except ValueError as exc:
+        raise EnvError(str(exc)) from None
 
 
 def host_allocatable() -> dict[str, str]:

@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 
 from apiserver.discovery import GIT_VERSION
-from apiserver.validation import canonical_quantity, parse_quantity
+from common.quantity import canonical_quantity, parse_quantity
 from common import errors
 from common.api import kinds
 from common.client import ApiClient
