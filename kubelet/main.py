@@ -1,0 +1,180 @@
+"""`python -m kubelet`: flags, then the node agent, the pod workers and the health server in one TaskGroup."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+import uvicorn
+from fastapi import FastAPI
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import PlainTextResponse, Response
+
+from apiserver.discovery import GIT_VERSION
+from common import errors
+from common.api import kinds
+from common.client import ApiClient
+from common.daemon import add_logging_flags, env_default, parse_duration, setup_logging
+from common.events import EventRecorder
+
+from . import images, status
+from .kubelet import Kubelet, StatusWriter, Timings
+from .node import NodeAgent, NodeConfig, detect_node_ip, parse_node_labels, parse_taints
+from .podworker import PodSyncer
+from .probes import ProbeManager
+from .runtime import DockerRuntime
+from .volumes import VolumeManager
+
+log = logging.getLogger("kubelet")
+
+
+@dataclass
+class Settings:
+    node_name: str
+    server: str | None
+    kubeconfig: str | None
+    root_dir: Path
+    pause_image: str
+    network: str
+    node_ip: str
+    healthz_bind_address: str
+    healthz_port: int
+    node_labels: dict[str, str]
+    taints: list[dict[str, Any]]
+    max_pods: int
+    status_update_frequency_s: float
+
+
+def parse_args(argv: list[str] | None = None) -> Settings:
+    p = argparse.ArgumentParser(prog="python -m kubelet", description="kubelab kubelet: runs this node's pods "
+                                "as Docker containers.")
+    p.add_argument("--node-name", default=env_default("--node-name", socket.gethostname().lower()),
+                   help="the Node this kubelet registers and runs pods for (env KUBELAB_NODE_NAME)")
+    p.add_argument("--server", default=env_default("--server"), help="apiserver URL (env KUBELAB_SERVER)")
+    p.add_argument("--kubeconfig", default=env_default("--kubeconfig"), help="kubeconfig file (env KUBELAB_KUBECONFIG)")
+    p.add_argument("--root-dir", type=Path, default=Path(env_default("--root-dir", "/var/lib/kubelab/kubelet") or ""),
+                   help="where pod volumes live; Docker must see the same path (env KUBELAB_ROOT_DIR)")
+    p.add_argument("--pod-infra-container-image", default=env_default("--pod-infra-container-image",
+                                                                      images.DEFAULT_PAUSE_IMAGE),
+                   help="the pause image; built locally from busybox when missing")
+    p.add_argument("--docker-network", default=env_default("--docker-network", "bridge"),
+                   help="the Docker network pod sandboxes join")
+    p.add_argument("--node-ip", default=env_default("--node-ip"), help="this node's InternalIP (default: detected)")
+    p.add_argument("--healthz-bind-address", default=env_default("--healthz-bind-address", "127.0.0.1"))
+    p.add_argument("--healthz-port", type=int, default=int(env_default("--healthz-port", "10248") or 10248),
+                   help="port of /healthz and /metrics; 0 disables")
+    p.add_argument("--node-labels", default=env_default("--node-labels", ""), help="k=v,... added at registration")
+    p.add_argument("--register-with-taints", default=env_default("--register-with-taints", ""),
+                   help="key=value:Effect,... set at registration")
+    p.add_argument("--max-pods", type=int, default=int(env_default("--max-pods", "110") or 110))
+    p.add_argument("--node-status-update-frequency", type=parse_duration,
+                   default=env_default("--node-status-update-frequency", "10s"))
+    add_logging_flags(p)
+    args = p.parse_args(argv)
+    setup_logging("kubelet", args.verbosity)
+    try:
+        labels, taints = parse_node_labels(args.node_labels), parse_taints(args.register_with_taints)
+    except ValueError as exc:
+        p.error(str(exc))
+    frequency = args.node_status_update_frequency
+    return Settings(node_name=args.node_name, server=args.server, kubeconfig=args.kubeconfig,
+                    root_dir=args.root_dir, pause_image=args.pod_infra_container_image, network=args.docker_network,
+                    node_ip=args.node_ip or detect_node_ip(), healthz_bind_address=args.healthz_bind_address,
+                    healthz_port=args.healthz_port, node_labels=labels, taints=taints, max_pods=args.max_pods,
+                    status_update_frequency_s=parse_duration(frequency) if isinstance(frequency, str) else frequency)
+
+
+class ApiObjectFetcher:
+    """ConfigMaps and Secrets for env and volumes, read from the API (None when missing)."""
+
+    def __init__(self, client: ApiClient) -> None:
+        self.client = client
+
+    async def get_configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self._get(kinds.CONFIGMAPS, namespace, name)
+
+    async def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self._get(kinds.SECRETS, namespace, name)
+
+    async def _get(self, rt: Any, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return await self.client.get(rt, name, namespace)
+        except errors.NotFound:
+            return None
+
+
+async def serve(settings: Settings) -> int:
+    client = ApiClient.from_flags(settings.server, settings.kubeconfig,
+                                  user_agent=f"kubelet/{GIT_VERSION} ({settings.node_name})")
+    runtime = DockerRuntime(settings.node_name, pause_image=settings.pause_image, network=settings.network)
+    await asyncio.to_thread(images.ensure_pause_image, runtime.client, settings.pause_image)
+    recorder = EventRecorder(client, "kubelet", host=settings.node_name)
+    fetch = ApiObjectFetcher(client)
+    kubelet: Kubelet | None = None
+
+    def poke(uid: str) -> None:
+        if kubelet is not None:
+            kubelet.poke(uid)
+
+    async def probe_event(pod: dict[str, Any], container: str, type_: str, reason: str, message: str) -> None:
+        await recorder.record(pod, type_, reason, message, f"spec.containers{{{container}}}")
+
+    def liveness_failed(uid: str, container: str, message: str) -> None:
+        syncer.liveness_kills[(uid, container)] = message
+        poke(uid)
+
+    probes = ProbeManager(exec_run=runtime.exec_run, on_change=poke, on_liveness_failure=liveness_failed,
+                          on_event=probe_event)
+    volumes = VolumeManager(settings.root_dir, fetch)
+    syncer = PodSyncer(runtime, volumes, probes, recorder, fetch, node_name=settings.node_name,
+                       host_ip=settings.node_ip)
+    kubelet = Kubelet(client, runtime, syncer, StatusWriter(client, status.status_changed), settings.node_name,
+                      Timings())
+    node = NodeAgent(client, NodeConfig(settings.node_name, node_ip=settings.node_ip, labels=settings.node_labels,
+                                        taints=settings.taints, max_pods=settings.max_pods,
+                                        root_dir=str(settings.root_dir),
+                                        container_runtime_version=await runtime.version(),
+                                        status_update_frequency_s=settings.status_update_frequency_s),
+                     recorder=recorder)
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(node.run(lambda: (True, "")))  # registers the Node, then keeps its Lease and status
+        await kubelet.run(tg)
+        if settings.healthz_port:
+            tg.create_task(_health_server(settings).serve())
+        log.info("kubelet %s running pods for node %s (%s)", GIT_VERSION, settings.node_name, settings.node_ip)
+    return 0
+
+
+def _health_server(settings: Settings) -> uvicorn.Server:
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return PlainTextResponse("ok")
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    config = uvicorn.Config(app, host=settings.healthz_bind_address, port=settings.healthz_port, loop="none",
+                            lifespan="off", access_log=False, log_level="warning")
+    return uvicorn.Server(config)
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = parse_args(argv)
+    code = 0
+    try:
+        code = asyncio.run(serve(settings))
+    except* KeyboardInterrupt:
+        pass
+    except* (errors.ApiError, OSError, docker.errors.DockerException, images.ImageBuildError) as group:
+        log.error("kubelet stopped: %s", group.exceptions[0])  # one clear line, not a traceback
+        code = 1
+    sys.exit(code)
