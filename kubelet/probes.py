@@ -137,8 +137,9 @@ def _go_duration(seconds: float) -> str:
 async def exec_probe(command: list[str], container_id: str, exec_run: ExecRun, timeout: float) -> tuple[str, str]:
     """Exit code 0 passes; the command's output (up to 10 KiB) is the probe's output."""
     try:
-        exit_code, output = await asyncio.wait_for(exec_run(container_id, command, timeout), timeout)
-    except (asyncio.TimeoutError, TimeoutError):
+        async with asyncio.timeout(timeout):
+            exit_code, output = await exec_run(container_id, command, timeout)
+    except TimeoutError:
         return FAILURE, f"command {_go_quote(' '.join(command))} timed out"
     except Exception as err:  # noqa: BLE001 - any runtime error makes the result unknown, never a crash
         return UNKNOWN, str(err) or type(err).__name__
@@ -153,8 +154,9 @@ async def tcp_probe(host: str, port: int, timeout: float) -> tuple[str, str]:
     """Passes when a TCP connection opens within the timeout; Go's dial error is the output otherwise."""
     address = join_host_port(host, port)
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-    except (asyncio.TimeoutError, TimeoutError):
+        async with asyncio.timeout(timeout):
+            _, writer = await asyncio.open_connection(host, port)
+    except TimeoutError:
         return FAILURE, f"dial tcp {address}: i/o timeout"
     except OSError as err:
         return FAILURE, f"dial tcp {address}: {_dial_error(err)}"
@@ -234,8 +236,9 @@ async def http_probe(spec: Obj, pod_ip: str, port_by_name: dict[str, int], timeo
                                  follow_redirects=False, timeout=timeout) as client:
         client.headers.clear()  # only the prober's own headers, as Go's transport sends them
         try:
-            return await asyncio.wait_for(_get_following_local_redirects(client, url, headers, tracker), timeout)
-        except (asyncio.TimeoutError, TimeoutError, httpx.TimeoutException):
+            async with asyncio.timeout(timeout):
+                return await _get_following_local_redirects(client, url, headers, tracker)
+        except (TimeoutError, httpx.TimeoutException):
             return FAILURE, (f"Get {_go_quote(tracker['url'])}: context deadline exceeded "
                              "(Client.Timeout exceeded while awaiting headers)")
         except httpx.HTTPError as err:
@@ -352,8 +355,9 @@ async def grpc_probe(host: str, port: int, service: str, timeout: float) -> tupl
     async with grpc.aio.insecure_channel(address, options=options) as channel:
         check = channel.unary_unary("/grpc.health.v1.Health/Check")
         try:
-            response = await asyncio.wait_for(check(_health_request(service), timeout=timeout), timeout + 1)
-        except (asyncio.TimeoutError, TimeoutError):
+            async with asyncio.timeout(timeout + 1):  # the RPC's own deadline should answer first
+                response = await check(_health_request(service), timeout=timeout)
+        except TimeoutError:
             return FAILURE, f"timeout: health rpc did not complete within {_go_duration(timeout)}"
         except grpc.aio.AioRpcError as err:
             return FAILURE, _grpc_failure(err, timeout)
@@ -514,7 +518,7 @@ class ProbeManager:
         period = float(probe_setting(worker.probe, "periodSeconds"))
         next_tick = time.monotonic() + period
         try:
-            while await self._do_probe(worker):
+            while self._is_current(worker) and await self._do_probe(worker):
                 next_tick = await _wait_for_tick(worker.trigger, next_tick, period)
         except asyncio.CancelledError:
             raise
@@ -525,6 +529,9 @@ class ProbeManager:
             key = (worker.pod_uid, worker.container["name"], worker.probe_type)
             if self._workers.get(key) is worker:
                 del self._workers[key]
+
+    def _is_current(self, worker: _Worker) -> bool:
+        return self._workers.get((worker.pod_uid, worker.container["name"], worker.probe_type)) is worker
 
     async def _do_probe(self, worker: _Worker) -> bool:
         """One round of upstream's doProbe; False ends the worker."""
@@ -614,9 +621,10 @@ class ProbeManager:
 
 async def _wait_for_tick(trigger: asyncio.Event, next_tick: float, period: float) -> float:
     """Sleep until the next period tick or a manual trigger; returns the tick after that (missed ticks are dropped)."""
-    try:
-        await asyncio.wait_for(trigger.wait(), max(next_tick - time.monotonic(), 0))
-    except (asyncio.TimeoutError, TimeoutError):
+    try:  # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
+        async with asyncio.timeout(max(next_tick - time.monotonic(), 0)):
+            await trigger.wait()
+    except TimeoutError:
         pass
     trigger.clear()
     now = time.monotonic()
