@@ -126,11 +126,11 @@ class Kubelet:
                 await self.syncer.cleanup(uid, containers)
                 return True, None
             result = await self.syncer.sync(pod, containers)
+            if result.status is not None:
+                await self.statuses.write(pod, result.status)
             if result.finished:
                 await self._finish_deletion(pod)
                 return True, None
-            if result.status is not None:
-                await self.statuses.write(pod, result.status)
             return False, result.retry_in_s
         except Exception:  # noqa: BLE001 - log and retry: the pod's spec or Docker may have been at fault
             log.exception("sync of pod %s failed; retrying", _describe(pod, uid))

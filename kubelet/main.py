@@ -26,7 +26,7 @@ from common.events import EventRecorder
 from . import images, status
 from .kubelet import Kubelet, StatusWriter, Timings
 from .node import NodeAgent, NodeConfig, detect_node_ip, parse_node_labels, parse_taints
-from .podworker import PodSyncer
+from .podworker import PodSyncer, field_path
 from .probes import ProbeManager
 from .runtime import DockerRuntime
 from .volumes import VolumeManager
@@ -123,7 +123,7 @@ async def serve(settings: Settings) -> int:
             kubelet.poke(uid)
 
     async def probe_event(pod: dict[str, Any], container: str, type_: str, reason: str, message: str) -> None:
-        await recorder.record(pod, type_, reason, message, f"spec.containers{{{container}}}")
+        await recorder.record(pod, type_, reason, message, field_path(pod, container))
 
     def liveness_failed(uid: str, container: str, message: str) -> None:
         syncer.liveness_kills[(uid, container)] = message

@@ -97,12 +97,11 @@ class PodSyncer:
 
     async def sync(self, pod: Obj, containers: list[ContainerInfo]) -> PassResult:
         if pod["metadata"].get("deletionTimestamp"):
-            await self.terminate(pod, containers)
-            return PassResult(finished=True)
+            return PassResult(status=await self.terminate(pod, containers), finished=True)
         p = _Pass(pod, containers)
         if _terminal(pod):
             await self._stop_running(p, reason="the pod has completed")
-            return PassResult(status=self._status(p))
+            return PassResult(status=self._status(p, terminal=True))
         if await self._volumes_ready(p) and await self._sandbox_ready(p):
             if await self._init_containers_done(p):
                 await self._app_containers(p)
@@ -115,9 +114,7 @@ class PodSyncer:
         try:
             await self.volumes.setup(p.pod)
             return True
-        except VolumeError as err:
-            for container in _all_containers(p.pod):
-                p.waiting[container["name"]] = ("ContainerCreating", "")
+        except VolumeError as err:  # containers stay at their default waiting reason (ContainerCreating)
             await self.recorder.record(p.pod, "Warning", err.event_reason, err.event_message)
             p.retry(2.0)
             return False
@@ -138,8 +135,6 @@ class PodSyncer:
         except RuntimeError_ as err:
             await self.recorder.record(p.pod, "Warning", "FailedCreatePodSandBox",
                                        f"Failed to create pod sandbox: {err.message}")
-            for container in _all_containers(p.pod):
-                p.waiting[container["name"]] = ("ContainerCreating", "")
             p.retry(2.0)
             return False
         p.containers = [*p.containers, p.sandbox]
@@ -190,7 +185,7 @@ class PodSyncer:
         if message is None and running.spec_hash == spec_hash(container):
             return
         why = message or f"Container {container['name']} definition changed, will be restarted"
-        await self.recorder.record(p.pod, "Normal", "Killing", why, _field_path(p.pod, container))
+        await self.recorder.record(p.pod, "Normal", "Killing", why, field_path(p.pod, container["name"]))
         await self.runtime.stop_container(running.id, _grace(p.pod))
         p.retry(0.0)
 
@@ -205,7 +200,7 @@ class PodSyncer:
                                    f"pod={p.pod['metadata']['name']}_{p.pod['metadata']['namespace']}({uid})")
                 await self.recorder.record(p.pod, "Warning", "BackOff", "Back-off restarting failed container "
                                            f"{name} in pod {p.pod['metadata']['name']}_{p.pod['metadata']['namespace']}"
-                                           f"({uid})", _field_path(p.pod, container))
+                                           f"({uid})", field_path(p.pod, container["name"]))
                 p.retry(self.restarts.remaining(key, finished))
                 return
             self.restarts.next(key, finished)
@@ -213,7 +208,7 @@ class PodSyncer:
 
     async def _start(self, p: _Pass, container: Obj, kind: str, restart_count: int) -> None:
         pod, name = p.pod, container["name"]
-        path = _field_path(pod, container)
+        path = field_path(pod, container["name"])
         if not await self._pull(p, container):
             return
         try:
@@ -252,7 +247,7 @@ class PodSyncer:
     async def _pull(self, p: _Pass, container: Obj) -> bool:
         """Ensure the image; after a failure, wait out the back-off (ImagePullBackOff) before trying again."""
         pod, name, image = p.pod, container["name"], container.get("image", "")
-        key, path = f"{pod['metadata']['uid']}/{name}/{image}", _field_path(pod, container)
+        key, path = f"{pod['metadata']['uid']}/{name}/{image}", field_path(pod, container["name"])
         failed_at = self.pulls.last_update(key)
         if failed_at is not None and self.pulls.in_backoff_since(key, failed_at):
             p.waiting[name] = ("ImagePullBackOff", f'Back-off pulling image "{image}"')
@@ -282,15 +277,22 @@ class PodSyncer:
 
     # -- termination ---------------------------------------------------------
 
-    async def terminate(self, pod: Obj, containers: list[ContainerInfo]) -> None:
-        """Graceful stop (SIGTERM, grace period, SIGKILL), then remove containers and volumes."""
+    async def terminate(self, pod: Obj, containers: list[ContainerInfo]) -> Obj:
+        """Graceful stop (SIGTERM, grace period, SIGKILL), then remove containers and volumes.
+
+        Returns the pod's final (terminal) status, computed before the containers go.
+        """
         grace = _grace(pod)
         apps = [c for c in containers if c.type != "sandbox" and c.state == "running"]
         for container in apps:
             await self.recorder.record(pod, "Normal", "Killing", f"Stopping container {container.name}",
-                                       _field_path(pod, {"name": container.name}))
+                                       field_path(pod, container.name))
         await asyncio.gather(*(self.runtime.stop_container(c.id, grace) for c in apps))
-        await self.cleanup(pod["metadata"]["uid"], containers)
+        uid = pod["metadata"]["uid"]
+        stopped = [c for c in await self.runtime.list_pod_containers() if c.pod_uid == uid]
+        final = self._status(_Pass(pod, stopped, sandbox=latest(stopped, "POD", "sandbox")), terminal=True)
+        await self.cleanup(uid, stopped)
+        return final
 
     async def cleanup(self, uid: str, containers: list[ContainerInfo]) -> None:
         """Remove everything of a pod: containers (sandbox last), volumes, probes, back-off timers."""
@@ -303,17 +305,13 @@ class PodSyncer:
 
     # -- status --------------------------------------------------------------
 
-    def _status(self, p: _Pass) -> Obj:
+    def _status(self, p: _Pass, terminal: bool = False) -> Obj:
         uid = p.pod["metadata"]["uid"]
         return statuses.compute_status(
             p.pod, p.containers, readiness=self.probes.readiness(uid), started=self.probes.started(uid),
             waiting=p.waiting, pod_ip=p.sandbox.ip if p.sandbox else "", host_ip=self.host_ip,
-            now=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), previous=p.pod.get("status"))
-
-
-def _all_containers(pod: Obj) -> list[Obj]:
-    spec = pod.get("spec") or {}
-    return [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+            now=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), previous=p.pod.get("status"),
+            terminal=terminal)
 
 
 def _terminal(pod: Obj) -> bool:
@@ -328,8 +326,8 @@ def _grace(pod: Obj) -> float:
     return float(max(grace, 0))
 
 
-def _field_path(pod: Obj, container: Obj) -> str:
-    name = container["name"]
+def field_path(pod: Obj, name: str) -> str:
+    """The event fieldPath of a container: spec.containers{name} or spec.initContainers{name}."""
     init = any(c.get("name") == name for c in (pod.get("spec") or {}).get("initContainers") or [])
     return f"spec.{'initContainers' if init else 'containers'}{{{name}}}"
 

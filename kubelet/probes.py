@@ -691,8 +691,8 @@ def _epoch(timestamp: str | None) -> float | None:
     text = timestamp.replace("Z", "+00:00")
     if "." in text:  # Python parses at most microseconds; Docker gives nanoseconds
         head, _, tail = text.partition(".")
-        digits = "".join(c for c in tail if c.isdigit())
-        text = f"{head}.{digits[:6]}{tail[len(digits):]}"
+        digits = len(tail) - len(tail.lstrip("0123456789"))
+        text = f"{head}.{tail[:min(digits, 6)]}{tail[digits:]}"
     try:
         return datetime.fromisoformat(text).timestamp()
     except ValueError:

@@ -305,7 +305,7 @@ def _started(container: Obj, status: Obj, started: dict[str, bool]) -> bool:
     return started.get(container["name"], container.get("startupProbe") is None)
 
 
-def _ready(container: Obj, status: Obj, readiness: dict[str, bool]) -> bool:
+def _ready(container: Obj, readiness: dict[str, bool]) -> bool:
     return readiness.get(container["name"], container.get("readinessProbe") is None)
 
 
@@ -316,7 +316,7 @@ def _set_probe_results(specs: list[Obj], statuses: list[Obj], readiness: dict[st
         if is_init and not is_sidecar(container):
             status["ready"] = _terminated(status.get("state")) is not None and _exit_code(status["state"]) == 0
         elif status["started"]:
-            status["ready"] = _ready(container, status, readiness)
+            status["ready"] = _ready(container, readiness)
         else:
             status["ready"] = False
 

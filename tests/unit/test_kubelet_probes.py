@@ -318,7 +318,8 @@ async def test_probe_without_a_handler_is_unknown() -> None:
 
 
 def now_rfc3339(offset: float = 0.0) -> str:
-    return datetime.fromtimestamp(time.time() + offset, timezone.utc).isoformat().replace("+00:00", "Z")
+    """Docker's way: RFC3339 with nanoseconds."""
+    return datetime.fromtimestamp(time.time() + offset, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f") + "789Z"
 
 
 def container(name: str = "app", *, attempt: int = 0, state: str = "running", kind: str = "app",
