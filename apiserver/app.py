@@ -200,6 +200,9 @@ class ResourceRouter:
         self.app, self.handlers = app, handlers
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket" and _is_resource_path(scope["path"]):
+            await self.handlers.kubelets.exec_websocket(scope, receive, send)  # the one WebSocket: pods/exec
+            return
         if scope["type"] != "http" or not _is_resource_path(scope["path"]):
             await self.app(scope, receive, send)
             return

@@ -29,6 +29,7 @@ from common.errors import (ApiError, BadRequest, Conflict, Gone, Invalid, NotFou
 from . import apply as fieldmanager
 from . import patch as patches
 from . import protobuf, requestinfo, storage, tables
+from .kubelet_proxy import KubeletProxy
 from .rest import DeleteOptions, Obj, RestStore, WriteOptions, conflict, now_rfc3339
 from .watchcache import (CLOSE, CachedObject, Filter, TooOld, WatchCache, WatchEvent, _type_for, dumps,
                          selectable_fields)
@@ -66,6 +67,7 @@ class ApiHandlers:
     def __init__(self, rest: RestStore, caches: dict[ResourceType, WatchCache]) -> None:
         self.rest = rest
         self.caches = caches
+        self.kubelets = KubeletProxy(rest)
 
     async def handle(self, request: Request) -> Response:
         try:
@@ -101,8 +103,10 @@ class ApiHandlers:
 
     async def get(self, request: Request, info: requestinfo.RequestInfo) -> Response:
         rt, sub = info.rt, info.subresource
-        if sub in ("log", "exec"):
-            return await self._kubelet_placeholder(info)
+        if sub == "log":
+            return await self.kubelets.logs(request, info)
+        if sub == "exec":
+            return await self.kubelets.exec_without_upgrade(request, info)
         if sub not in (None, "status", "scale"):
             raise requestinfo.method_not_allowed()
         obj = await self.rest.get(rt, info.namespace, info.name or "")
@@ -405,7 +409,7 @@ class ApiHandlers:
         if info.subresource == "eviction":
             return await self._evict(request, info)
         if info.subresource == "exec":
-            return await self._kubelet_placeholder(info)
+            return await self.kubelets.exec_without_upgrade(request, info)
         raise requestinfo.method_not_allowed()
 
     async def _bind(self, request: Request, info: requestinfo.RequestInfo) -> Response:
@@ -444,15 +448,6 @@ class ApiHandlers:
         await self.rest.delete(kinds.PODS, info.namespace, info.name or "", delete_opts)
         return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                               "code": 201}, 201)
-
-    async def _kubelet_placeholder(self, info: requestinfo.RequestInfo) -> Response:
-        """pods/log and pods/exec reach the kubelet, which arrives with the kubelet issue."""
-        pod = await self.rest.get(kinds.PODS, info.namespace, info.name or "")
-        node = (pod.get("spec") or {}).get("nodeName")
-        if not node:
-            raise BadRequest(f'pod {info.name} does not have a host assigned')
-        raise ServiceUnavailable(f'no kubelet connection for node "{node}": this apiserver does not proxy '
-                                 f"{info.subresource} to kubelets yet")
 
 
 # -- request decoding -------------------------------------------------------------

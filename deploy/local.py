@@ -1,13 +1,16 @@
-"""`make up` / `make down`: a local cluster of background processes, state and logs under .kubelab/.
+"""`make up` / `make down`: etcd, apiserver and a kubelet as background processes; state and logs in .kubelab/.
 
 Idempotent: `up` starts only what is not already running and healthy; `down`
-stops what `up` started (found by pid files).  etcd's data directory survives
-`down`, so the next `up` brings the same objects back.
+stops what `up` started (found by pid files) and removes the pod containers the
+kubelet leaves running (it does not stop them itself, as upstream's does not).
+etcd's data directory survives `down`, so the next `up` brings the same objects
+back, and the kubelet starts their pods again.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-STATE = Path(os.environ.get("KUBELAB_HOME", REPO / ".kubelab"))  # tests point this at a temp dir
+STATE = Path(os.environ.get("KUBELAB_HOME", REPO / ".kubelab")).resolve()  # tests point this at a temp dir
 sys.path.insert(0, str(REPO))
 
 from common import kubeconfig  # noqa: E402  (needs the repo on sys.path when run as a script)
@@ -26,23 +29,54 @@ from common.localcluster import apiserver_argv, etcd_argv, http_ok  # noqa: E402
 ETCD_PORT = int(os.environ.get("KUBELAB_ETCD_PORT", 2379))
 ETCD_PEER_PORT = int(os.environ.get("KUBELAB_ETCD_PEER_PORT", 2380))
 API_PORT = int(os.environ.get("KUBELAB_API_PORT", 8080))
+KUBELET_HEALTHZ_PORT = int(os.environ.get("KUBELAB_KUBELET_HEALTHZ_PORT", 10248))
+KUBELET_PORT = int(os.environ.get("KUBELAB_KUBELET_PORT", 10250))  # the kubelet API: logs, exec, stats
+NODE_NAME_FILE = STATE / "kubelet.node"  # the node `up` started, so `down` cleans up the same one
+_DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
 @dataclass
 class Component:
     name: str
     argv: list[str]
-    port: int
+    ports: list[int]
     health_url: str
 
 
-def components() -> list[Component]:
+def control_plane() -> list[Component]:
     etcd_url = f"http://127.0.0.1:{ETCD_PORT}"
     return [
-        Component("etcd", etcd_argv("kubelab", STATE / "etcd", ETCD_PORT, ETCD_PEER_PORT), ETCD_PORT,
+        Component("etcd", etcd_argv("kubelab", STATE / "etcd", ETCD_PORT, ETCD_PEER_PORT), [ETCD_PORT],
                   f"{etcd_url}/health"),
-        Component("apiserver", apiserver_argv(etcd_url, API_PORT), API_PORT, f"http://127.0.0.1:{API_PORT}/readyz"),
+        Component("apiserver", apiserver_argv(etcd_url, API_PORT), [API_PORT], f"http://127.0.0.1:{API_PORT}/readyz"),
     ]
+
+
+def node_name() -> str:
+    """$KUBELAB_NODE_NAME if set (it must be a valid name), else this host's name made a DNS-1123 subdomain."""
+    chosen = os.environ.get("KUBELAB_NODE_NAME")
+    if chosen:
+        if len(chosen) > 253 or not _DNS1123_SUBDOMAIN.fullmatch(chosen):
+            sys.exit(f"error: KUBELAB_NODE_NAME={chosen!r} is not a valid node name "
+                     "(lowercase letters, digits, '-' and '.', starting and ending with a letter or digit)")
+        return chosen
+    labels = (re.sub(r"[^a-z0-9-]+", "-", part).strip("-") for part in socket.gethostname().lower().split("."))
+    return ".".join(filter(None, labels))[:253].strip("-.") or "localhost"
+
+
+def recorded_node() -> str | None:
+    try:
+        return NODE_NAME_FILE.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def kubelet_component(node: str) -> Component:
+    argv = [sys.executable, "-m", "kubelet", "--node-name", node, "--server", f"http://127.0.0.1:{API_PORT}",
+            "--root-dir", str(STATE / "kubelet"), "--healthz-port", str(KUBELET_HEALTHZ_PORT),
+            "--port", str(KUBELET_PORT)]
+    return Component("kubelet", argv, [KUBELET_HEALTHZ_PORT, KUBELET_PORT],
+                     f"http://127.0.0.1:{KUBELET_HEALTHZ_PORT}/healthz")
 
 
 def pid_alive(pid_file: Path) -> int | None:
@@ -59,16 +93,22 @@ def port_in_use(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def running(name: str, health_url: str) -> bool:
+    return pid_alive(STATE / f"{name}.pid") is not None and http_ok(health_url)
+
+
 def start(component: Component) -> None:
     pid_file = STATE / f"{component.name}.pid"
-    if pid_alive(pid_file) and http_ok(component.health_url):
+    if running(component.name, component.health_url):
         print(f"  {component.name:<10} already running")
         return
-    if port_in_use(component.port):
-        sys.exit(f"error: port {component.port} is in use by another program; stop it or run `make down` first")
-    log = open(STATE / f"{component.name}.log", "ab")
-    proc = subprocess.Popen(component.argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
-                            start_new_session=True)
+    for port in component.ports:
+        if port_in_use(port):
+            sys.exit(f"error: port {port} ({component.name}) is in use by another program; "
+                     "stop it or run `make down` first")
+    with open(STATE / f"{component.name}.log", "ab") as log:
+        proc = subprocess.Popen(component.argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+                                start_new_session=True)
     pid_file.write_text(str(proc.pid))
     deadline = time.monotonic() + 60
     while not http_ok(component.health_url):
@@ -78,35 +118,101 @@ def start(component: Component) -> None:
     print(f"  {component.name:<10} started (pid {proc.pid})")
 
 
+def build_images() -> str | None:
+    """`python -m kubelet.images` (builds kubelab/pause and kubelab/busybox if missing); None, or why it failed."""
+    done = subprocess.run([sys.executable, "-m", "kubelet.images"], cwd=REPO, capture_output=True, text=True,
+                          check=False)
+    for line in done.stdout.splitlines():  # "kubelab/pause:3.9: present sha256:..."
+        tag, _, rest = line.partition(": ")
+        print(f"  {'image':<10} {tag} {rest.split(' ')[0]}")
+    if done.returncode == 0:
+        return None
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    return lines[-1].removeprefix("error: ") if lines else f"python -m kubelet.images exited {done.returncode}"
+
+
+def start_kubelet() -> str | None:
+    """The kubelet for this machine, after the images it needs; None, or why there is no kubelet."""
+    node = node_name()
+    health_url = f"http://127.0.0.1:{KUBELET_HEALTHZ_PORT}/healthz"
+    if running("kubelet", health_url):
+        print(f"  {'kubelet':<10} already running")
+        return None
+    problem = build_images()
+    if problem is not None:
+        return problem
+    NODE_NAME_FILE.write_text(node)
+    start(kubelet_component(node))
+    return None
+
+
 def up() -> None:
-    STATE.mkdir(exist_ok=True)
+    STATE.mkdir(parents=True, exist_ok=True)
     print("Starting kubelab:")
-    for component in components():
+    for component in control_plane():
         start(component)
     config = STATE / "kubeconfig"
     kubeconfig.write(config, f"http://127.0.0.1:{API_PORT}")
+    problem = start_kubelet()
     print(f"""
 kubelab is up.  Logs and data: {STATE}
   export KUBECONFIG={config}
-  kubectl get namespaces          (kubectl: `make tools` puts one in .tools/)
-Stop it with `make down`.""")
+  kubectl get nodes               (kubectl: `make tools` puts one in .tools/)""")
+    if problem is None:
+        node = recorded_node() or node_name()
+        print(f"Pods run on node {node}: set `spec.nodeName: {node}` (there is no scheduler yet).")
+    print("Stop it with `make down`.")
+    if problem is not None:
+        print(f"error: no kubelet: {problem}", file=sys.stderr)
+        print("The control plane is up (kubectl works), but no kubelet runs pods; fix that and run `make up` again.",
+              file=sys.stderr)
+        sys.exit(1)
+
+
+def stop(name: str) -> None:
+    pid_file = STATE / f"{name}.pid"
+    pid = pid_alive(pid_file)
+    if pid is None:
+        return
+    os.killpg(pid, signal.SIGTERM)
+    for _ in range(100):
+        if pid_alive(pid_file) is None:
+            break
+        time.sleep(0.1)
+    else:
+        os.killpg(pid, signal.SIGKILL)
+    pid_file.unlink(missing_ok=True)
+    print(f"  {name:<10} stopped")
+
+
+def remove_pod_containers(node: str) -> None:
+    """The containers the kubelet of `node` made (the kubelet leaves them running when it stops)."""
+    import docker  # only here: stopping the processes needs neither Docker nor the kubelet's modules
+    import docker.errors
+
+    from kubelet.runtime import LABEL_NODE
+    try:
+        client = docker.from_env()
+        containers = client.containers.list(all=True, filters={"label": f"{LABEL_NODE}={node}"})
+        for container in containers:
+            try:
+                container.remove(force=True)
+            except docker.errors.NotFound:
+                pass
+    except docker.errors.DockerException as err:
+        print(f"warning: cannot reach Docker to remove node {node}'s pod containers: {err}", file=sys.stderr)
+        return
+    if containers:
+        print(f"  {'pods':<10} removed {len(containers)} container(s) of node {node}")
 
 
 def down() -> None:
-    for component in reversed(components()):
-        pid_file = STATE / f"{component.name}.pid"
-        pid = pid_alive(pid_file)
-        if pid is None:
-            continue
-        os.killpg(pid, signal.SIGTERM)
-        for _ in range(100):
-            if pid_alive(pid_file) is None:
-                break
-            time.sleep(0.1)
-        else:
-            os.killpg(pid, signal.SIGKILL)
-        pid_file.unlink(missing_ok=True)
-        print(f"  {component.name:<10} stopped")
+    stop("kubelet")  # first, or it would start the pod containers again
+    node = recorded_node()
+    if node:
+        remove_pod_containers(node)
+    for name in ("apiserver", "etcd"):
+        stop(name)
 
 
 def main() -> None:

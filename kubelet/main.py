@@ -29,6 +29,7 @@ from .node import NodeAgent, NodeConfig, detect_node_ip, parse_node_labels, pars
 from .podworker import PodSyncer, field_path
 from .probes import ProbeManager
 from .runtime import DockerRuntime
+from .server import KubeletServer
 from .volumes import VolumeManager
 
 log = logging.getLogger("kubelet")
@@ -45,6 +46,8 @@ class Settings:
     node_ip: str
     healthz_bind_address: str
     healthz_port: int
+    address: str
+    port: int
     node_labels: dict[str, str]
     taints: list[dict[str, Any]]
     max_pods: int
@@ -69,6 +72,11 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     p.add_argument("--healthz-bind-address", default=env_default("--healthz-bind-address", "127.0.0.1"))
     p.add_argument("--healthz-port", type=int, default=int(env_default("--healthz-port", "10248") or 10248),
                    help="port of /healthz and /metrics; 0 disables")
+    p.add_argument("--address", default=env_default("--address"),
+                   help="address of the kubelet API (logs, exec, stats); default: the node IP. It has no "
+                        "authentication yet, so it is not bound to every interface")
+    p.add_argument("--port", type=int, default=int(env_default("--port", "10250") or 10250),
+                   help="port of the kubelet API; 0 picks a free one (reported in the Node's daemonEndpoints)")
     p.add_argument("--node-labels", default=env_default("--node-labels", ""), help="k=v,... added at registration")
     p.add_argument("--register-with-taints", default=env_default("--register-with-taints", ""),
                    help="key=value:Effect,... set at registration")
@@ -83,10 +91,11 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     except ValueError as exc:
         p.error(str(exc))
     frequency = args.node_status_update_frequency
+    node_ip = args.node_ip or detect_node_ip()
     return Settings(node_name=args.node_name, server=args.server, kubeconfig=args.kubeconfig,
                     root_dir=args.root_dir, pause_image=args.pod_infra_container_image, network=args.docker_network,
-                    node_ip=args.node_ip or detect_node_ip(), healthz_bind_address=args.healthz_bind_address,
-                    healthz_port=args.healthz_port, node_labels=labels, taints=taints, max_pods=args.max_pods,
+                    node_ip=node_ip, healthz_bind_address=args.healthz_bind_address,
+                    healthz_port=args.healthz_port, address=args.address or node_ip, port=args.port, node_labels=labels, taints=taints, max_pods=args.max_pods,
                     status_update_frequency_s=parse_duration(frequency) if isinstance(frequency, str) else frequency)
 
 
@@ -136,9 +145,10 @@ async def serve(settings: Settings) -> int:
                        host_ip=settings.node_ip)
     kubelet = Kubelet(client, runtime, syncer, StatusWriter(client, status.status_changed), settings.node_name,
                       Timings())
+    api_socket = _bind(settings.address, settings.port)  # before registering: the Node reports the port
     node = NodeAgent(client, NodeConfig(settings.node_name, node_ip=settings.node_ip, labels=settings.node_labels,
                                         taints=settings.taints, max_pods=settings.max_pods,
-                                        root_dir=str(settings.root_dir),
+                                        root_dir=str(settings.root_dir), kubelet_port=api_socket.getsockname()[1],
                                         container_runtime_version=await runtime.version(),
                                         status_update_frequency_s=settings.status_update_frequency_s),
                      recorder=recorder)
@@ -147,6 +157,8 @@ async def serve(settings: Settings) -> int:
         await kubelet.run(tg)
         if settings.healthz_port:
             tg.create_task(_health_server(settings).serve())
+        api = KubeletServer(runtime, lambda ns, name: kubelet.pods.get(f"{ns}/{name}"), kubelet.pods.list)
+        tg.create_task(_uvicorn(api.app(), settings.address, 0).serve(sockets=[api_socket]))
         log.info("kubelet %s running pods for node %s (%s)", GIT_VERSION, settings.node_name, settings.node_ip)
     return 0
 
@@ -162,9 +174,22 @@ def _health_server(settings: Settings) -> uvicorn.Server:
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    config = uvicorn.Config(app, host=settings.healthz_bind_address, port=settings.healthz_port, loop="none",
-                            lifespan="off", access_log=False, log_level="warning")
+    return _uvicorn(app, settings.healthz_bind_address, settings.healthz_port)
+
+
+def _uvicorn(app: Any, host: str, port: int) -> uvicorn.Server:
+    config = uvicorn.Config(app, host=host, port=port, loop="none", lifespan="off", access_log=False,
+                            log_level="warning", ws_max_size=1 << 24)
     return uvicorn.Server(config)
+
+
+def _bind(address: str, port: int) -> socket.socket:
+    """The kubelet API's listening socket, bound early so a port of 0 is known before the Node registers."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((address, port))
+    return sock
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -211,7 +211,7 @@ class DockerRuntime:
         """The image's ID, pulled per `imagePullPolicy` (Always / IfNotPresent / Never; "" = upstream's
         default: Always for :latest, else IfNotPresent).  The pause image is built locally when missing."""
         ref = normalize_image(image)
-        policy = pull_policy or ("Always" if ref.endswith(":latest") else "IfNotPresent")
+        policy = _effective_pull_policy(ref, pull_policy)
         present = await self._call(self._local_image_id_sync, ref)
         if present is None and ref == normalize_image(self.pause_image):
             return await self._call_waiting(local_images.ensure_pause_image, self.client, image)
@@ -223,6 +223,14 @@ class DockerRuntime:
         if policy == "IfNotPresent" and present is not None:
             return present
         return await self._pull_once(ref)
+
+    async def needs_pull(self, image: str, pull_policy: str = "") -> bool:
+        """Whether ensure_image would pull (for the Pulling/Pulled events upstream records)."""
+        ref = normalize_image(image)
+        policy = _effective_pull_policy(ref, pull_policy)
+        if policy != "IfNotPresent":
+            return policy == "Always"
+        return await self._call(self._local_image_id_sync, ref) is None
 
     def _local_image_id_sync(self, ref: str) -> str | None:
         try:
@@ -813,6 +821,11 @@ def summary_stats(raw: Obj, previous: tuple[int, float] | None) -> Obj:
             "cpu": {"usageCoreNanoSeconds": cpu_total, "usageNanoCores": nano_cores},
             "memory": {"usageBytes": usage, "workingSetBytes": max(0, usage - inactive),
                        "rssBytes": int(details.get("total_rss", details.get("anon", 0)) or 0)}}
+
+
+def _effective_pull_policy(ref: str, pull_policy: str) -> str:
+    """Upstream's default when none is given: Always for :latest, else IfNotPresent."""
+    return pull_policy or ("Always" if ref.endswith(":latest") else "IfNotPresent")
 
 
 def _daemon_message(err: docker.errors.APIError) -> str:

@@ -1,43 +1,100 @@
-"""`make up` / `make down` (deploy/local.py): idempotent, data survives a down/up, kubectl works with its kubeconfig."""
+"""`make up` / `make down` (deploy/local.py): idempotent, data survives a down/up, kubectl works with its kubeconfig,
+the kubelet registers this machine's Node and runs a pod applied with kubectl, and `down` leaves no pod running."""
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
+import docker
 import pytest
 
 from conftest import REPO, free_port
+from kubelet.images import DEFAULT_BUSYBOX_IMAGE
+from kubelet.runtime import LABEL_NODE
 
 pytestmark = pytest.mark.slow
 
 
 def run_local(command: str, env: dict[str, str]) -> str:
     result = subprocess.run([sys.executable, "deploy/local.py", command], cwd=REPO, env=env, capture_output=True,
-                            text=True, timeout=120)
+                            text=True, timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
 
+def pod_manifest(name: str, node: str) -> str:
+    """No scheduler yet: the pod names its node."""
+    return f"""apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  nodeName: {node}
+  terminationGracePeriodSeconds: 5
+  containers:
+  - name: main
+    image: {DEFAULT_BUSYBOX_IMAGE}
+    command: ["sleep", "3600"]
+"""
+
+
 def test_up_is_idempotent_and_state_survives_down(tmp_path: Path, kubectl_dir: Path) -> None:
+    node = f"e2e-{uuid.uuid4().hex[:8]}"  # never a real developer's node: `down` removes this node's containers
     env = {**os.environ, "KUBELAB_HOME": str(tmp_path / "state"), "KUBELAB_ETCD_PORT": str(free_port()),
-           "KUBELAB_ETCD_PEER_PORT": str(free_port()), "KUBELAB_API_PORT": str(free_port())}
+           "KUBELAB_ETCD_PEER_PORT": str(free_port()), "KUBELAB_API_PORT": str(free_port()),
+           "KUBELAB_KUBELET_HEALTHZ_PORT": str(free_port()), "KUBELAB_KUBELET_PORT": str(free_port()),
+           "KUBELAB_NODE_NAME": node}
+    engine = docker.from_env()
+
+    def node_containers(status: str | None = None) -> list[str]:
+        filters = {"label": f"{LABEL_NODE}={node}", **({"status": status} if status else {})}
+        return [c.name for c in engine.containers.list(all=True, filters=filters)]
+
+    kubectl_base = [str(kubectl_dir / "kubectl"), "--kubeconfig", str(tmp_path / "state" / "kubeconfig"),
+                    "--cache-dir", str(tmp_path / "cache")]
+
+    def kubectl(*args: str, stdin: str | None = None) -> str:
+        done = subprocess.run([*kubectl_base, *args], input=stdin, capture_output=True, text=True, timeout=90)
+        assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stdout}{done.stderr}"
+        return done.stdout
+
     try:
         first = run_local("up", env)
-        assert "started" in first and "export KUBECONFIG=" in first
+        assert first.count("started") == 3 and "export KUBECONFIG=" in first
         assert first.count("already running") == 0
+        assert f"node {node}" in first
         second = run_local("up", env)
-        assert second.count("already running") == 2
-        kubectl = [str(kubectl_dir / "kubectl"), "--kubeconfig", str(tmp_path / "state" / "kubeconfig"),
-                   "--cache-dir", str(tmp_path / "cache")]
+        assert second.count("already running") == 3 and "started" not in second
+
+        kubectl("wait", "--for=condition=Ready", f"node/{node}", "--timeout=60s")
         manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: survivor\ndata:\n  a: b\n"
-        subprocess.run([*kubectl, "apply", "-f", "-"], input=manifest, text=True, check=True, capture_output=True)
-        run_local("down", env)
+        kubectl("apply", "-f", "-", stdin=manifest)
+
+        kubectl("apply", "-f", "-", stdin=pod_manifest("sleeper", node))
+        kubectl("wait", "--for=jsonpath={.status.phase}=Running", "pod/sleeper", "--timeout=90s")
+        assert kubectl("get", "pod", "sleeper", "-o", "jsonpath={.spec.nodeName}") == node
+        assert len(node_containers("running")) == 2  # the sandbox and the sleep
+        kubectl("delete", "pod", "sleeper", "--timeout=60s")  # waits until the kubelet has stopped it
+        assert "NotFound" in subprocess.run([*kubectl_base, "get", "pod", "sleeper"], capture_output=True,
+                                            text=True).stderr
+        assert node_containers("running") == []
+
+        kubectl("apply", "-f", "-", stdin=pod_manifest("left-running", node))
+        kubectl("wait", "--for=jsonpath={.status.phase}=Running", "pod/left-running", "--timeout=90s")
+        assert node_containers("running")
+        stopped = run_local("down", env)
+        assert "kubelet" in stopped and "removed" in stopped
+        assert node_containers() == []  # not even stopped ones: down leaves nothing of this node behind
         assert run_local("down", env) == ""  # a second down has nothing left to stop
+
         run_local("up", env)
-        got = subprocess.run([*kubectl, "get", "configmap", "survivor", "-o", "jsonpath={.data.a}"],
-                             capture_output=True, text=True, check=True)
-        assert got.stdout == "b"
+        got = kubectl("get", "configmap", "survivor", "-o", "jsonpath={.data.a}")
+        assert got == "b"
     finally:
         subprocess.run([sys.executable, "deploy/local.py", "down"], cwd=REPO, env=env, capture_output=True)
+        for container in engine.containers.list(all=True, filters={"label": f"{LABEL_NODE}={node}"}):
+            container.remove(force=True)  # only if down failed; the assertions above say so
+        engine.close()
