@@ -134,3 +134,20 @@ def test_log_and_exec_errors_are_status_objects(http: httpx.Client, namespace: s
     assert plain.status_code == 400 and "Upgrade request required" in plain.json()["message"]
     spdy = http.post(f"{base}/fine/exec", params={"command": "ls"})
     assert spdy.status_code == 400 and spdy.json()["kind"] == "Status"
+
+
+def test_kubelet_serves_resource_usage_per_pod_and_container(http: httpx.Client, namespace: str,
+                                                             node: Node) -> None:
+    busy = running(http, namespace, node, "busy", sh("app", "while true; do :; done"))
+    status = http.get(f"/api/v1/nodes/{node.name}").json()["status"]
+    address = next(a["address"] for a in status["addresses"] if a["type"] == "InternalIP")
+    port = status["daemonEndpoints"]["kubeletEndpoint"]["Port"]
+    summary = httpx.get(f"http://{address}:{port}/stats/summary", timeout=30).json()
+    assert summary["node"]["nodeName"] == node.name
+    mine = next(p for p in summary["pods"] if p["podRef"]["uid"] == busy["metadata"]["uid"])
+    [container] = mine["containers"]
+    assert container["name"] == "app" and container["memory"]["workingSetBytes"] > 0
+    assert container["cpu"]["usageCoreNanoSeconds"] > 0 and mine["cpu"]["usageCoreNanoSeconds"] > 0
+    again = httpx.get(f"http://{address}:{port}/stats/summary", timeout=30).json()
+    rate = next(p for p in again["pods"] if p["podRef"]["name"] == "busy")["containers"][0]["cpu"]["usageNanoCores"]
+    assert rate > 100_000_000, rate  # a busy loop uses a good part of a core; the rate needs two samples
