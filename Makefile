@@ -43,6 +43,7 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/api.py
+	$(PY) bench/pod_startup.py
 
 clean: down
 	rm -rf $(VENV) .tools .kubelab

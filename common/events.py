@@ -1,10 +1,13 @@
 """Recording core/v1 Events about objects, as client-go's EventRecorder does (with its repeat counting).
 
 Events are best effort: a failure to record one is logged, never raised, so a
-daemon never stops doing its job because the API refused an event.
+daemon never stops doing its job because the API refused an event.  Like
+client-go's broadcaster, recording only queues the event; one background task
+sends them in order, so a caller (a pod start, a reconcile) never waits on the API.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import datetime, timezone
@@ -19,6 +22,7 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 _REPEAT_WINDOW_S = 3600.0  # a repeat within this window bumps count (client-go's correlator)
 _MAX_REMEMBERED = 4096
+_QUEUE_SIZE = 1000  # client-go's broadcaster channel: beyond it, events are dropped (and logged)
 
 
 def _now() -> str:
@@ -42,11 +46,35 @@ class EventRecorder:
     def __init__(self, client: ApiClient, component: str, host: str = "") -> None:
         self.client, self.component, self.host = client, component, host
         self._seen: dict[tuple[str, ...], tuple[str, int, float]] = {}  # key -> (event name, count, last seen)
+        self._queue: asyncio.Queue[tuple[Obj, str, str, str]] = asyncio.Queue(maxsize=_QUEUE_SIZE)
+        self._sender: asyncio.Task[None] | None = None
 
     async def record(self, obj: Obj, type_: str, reason: str, message: str, field_path: str = "") -> None:
-        ref = reference(obj, field_path)
+        """Queue an Event about obj; it is sent soon, in order with the others (see flush())."""
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_forever())
+        try:
+            self._queue.put_nowait((reference(obj, field_path), type_, reason, message))
+        except asyncio.QueueFull:
+            log.warning("event queue full; dropped %s %s on %s", type_, reason, obj["metadata"].get("name"))
+
+    async def flush(self) -> None:
+        """Wait until every queued event has been sent (or has failed)."""
+        await self._queue.join()
+
+    async def _send_forever(self) -> None:
+        while True:
+            ref, type_, reason, message = await self._queue.get()
+            try:
+                await self._send(ref, type_, reason, message)
+            except Exception:  # noqa: BLE001 - a bug in one event must not stop the others
+                log.exception("could not record event %s %s", type_, reason)
+            finally:
+                self._queue.task_done()
+
+    async def _send(self, ref: Obj, type_: str, reason: str, message: str) -> None:
         namespace = ref["namespace"] or "default"
-        key = (ref["uid"], field_path, type_, reason, message)
+        key = (ref["uid"], ref.get("fieldPath", ""), type_, reason, message)
         try:
             seen = self._seen.get(key)
             if seen and time.monotonic() - seen[2] < _REPEAT_WINDOW_S:

@@ -80,6 +80,20 @@ def mapping_for(*contexts: dict[str, str]) -> Callable[[str], str]:
     return lookup
 
 
+def expand_command_and_args(container: Obj, env: dict[str, str]) -> Obj:
+    """Upstream ExpandContainerCommandAndArgs: the container with `$(VAR)` in command and args taken from its env.
+
+    An undefined name stays `$(VAR)` and `$$` escapes, as in env values; the caller keeps the
+    unexpanded spec for the spec hash, so a changed ConfigMap value does not restart the container.
+    """
+    lookup = mapping_for(env)
+    expanded = dict(container)
+    for key in ("command", "args"):
+        if container.get(key):
+            expanded[key] = [expand(str(item), lookup) for item in container[key]]
+    return expanded
+
+
 # -- ConfigMap / Secret data ----------------------------------------------------
 
 def secret_data(secret: Obj) -> dict[str, bytes]:

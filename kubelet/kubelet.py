@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from common.informer import Informer
 
 from .podworker import PodSyncer
 from .runtime import ContainerInfo, DockerRuntime
+from .volumes import has_written_volumes
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,7 @@ class Timings:
     relist_s: float = 1.0  # upstream PLEG relist period
     resync_s: float = 10.0  # a pod's periodic pass even when nothing changed
     housekeeping_s: float = 30.0  # orphan containers and volume dirs
+    volume_refresh_s: float = 10.0  # configMap/secret/downwardAPI/projected files follow their objects
 
 
 class StatusWriter:
@@ -70,6 +73,7 @@ class Kubelet:
         self.workers: dict[str, asyncio.Event] = {}
         self._tg: asyncio.TaskGroup | None = None
         self._container_states: dict[str, tuple[str, str]] = {}  # container id -> (pod uid, state)
+        self._volumes_refreshed: dict[str, float] = {}  # pod uid -> monotonic time its volumes were last current
 
     async def run(self, tg: asyncio.TaskGroup) -> None:
         self._tg = tg
@@ -103,7 +107,7 @@ class Kubelet:
             retry_in: float | None = None
             while True:
                 try:
-                    await asyncio.wait_for(wake.wait(), self._next_pass(retry_in))
+                    await asyncio.wait_for(wake.wait(), self._next_pass(uid, retry_in))
                 except TimeoutError:
                     pass
                 wake.clear()
@@ -113,9 +117,14 @@ class Kubelet:
         finally:
             self.workers.pop(uid, None)
             self.statuses.forget(uid)
+            self._volumes_refreshed.pop(uid, None)
 
-    def _next_pass(self, retry_in: float | None) -> float:
-        return self.timings.resync_s if retry_in is None else min(max(retry_in, 0.0), self.timings.resync_s)
+    def _next_pass(self, uid: str, retry_in: float | None) -> float:
+        wait = self.timings.resync_s if retry_in is None else min(max(retry_in, 0.0), self.timings.resync_s)
+        if uid in self._volumes_refreshed:  # wake up for the volume refresh even when nothing else is due
+            due = self._volumes_refreshed[uid] + self.timings.volume_refresh_s - time.monotonic()
+            wait = min(wait, max(due, 0.0))
+        return wait
 
     async def _pass(self, uid: str) -> tuple[bool, float | None]:
         """One sync pass; never raises (a bad pod must not take the kubelet down)."""
@@ -125,6 +134,7 @@ class Kubelet:
             if pod is None:
                 await self.syncer.cleanup(uid, containers)
                 return True, None
+            await self._refresh_volumes(pod)
             result = await self.syncer.sync(pod, containers)
             if result.status is not None:
                 await self.statuses.write(pod, result.status)
@@ -136,8 +146,26 @@ class Kubelet:
             log.exception("sync of pod %s failed; retrying", _describe(pod, uid))
             return False, 5.0
 
+    async def _refresh_volumes(self, pod: Obj) -> None:
+        """Rewrite volumes whose ConfigMap, Secret or pod fields changed, at most every volume_refresh_s.
+
+        Upstream remounts these volumes on its periodic pod sync (--sync-frequency); the atomic
+        writer swaps `..data` so a container sees the old files or the new ones, never a mix.
+        """
+        meta = pod["metadata"]
+        if meta.get("deletionTimestamp") or _finished(pod) or not has_written_volumes(pod):
+            self._volumes_refreshed.pop(meta["uid"], None)
+            return
+        now = time.monotonic()
+        last = self._volumes_refreshed.setdefault(meta["uid"], now)  # a first pass sets them up fresh
+        if now - last < self.timings.volume_refresh_s:
+            return
+        self._volumes_refreshed[meta["uid"]] = now
+        if await self.syncer.volumes.refresh(pod):
+            log.info("updated volumes of pod %s", _describe(pod, meta["uid"]))
+
     async def _containers(self, uid: str) -> list[ContainerInfo]:
-        return [c for c in await self.runtime.list_pod_containers() if c.pod_uid == uid]
+        return await self.runtime.list_pod_containers(uid)
 
     async def _finish_deletion(self, pod: Obj) -> None:
         """Containers and volumes are gone: complete the graceful deletion (grace period 0, same UID)."""
@@ -181,6 +209,10 @@ class Kubelet:
         for uid in orphans - known - set(self.workers):
             log.info("removing orphaned pod %s", uid)
             self.poke(uid)
+
+
+def _finished(pod: Obj) -> bool:
+    return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
 
 
 def _describe(pod: Obj | None, uid: str) -> str:

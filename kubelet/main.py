@@ -52,6 +52,7 @@ class Settings:
     taints: list[dict[str, Any]]
     max_pods: int
     status_update_frequency_s: float
+    sync_frequency_s: float
 
 
 def parse_args(argv: list[str] | None = None) -> Settings:
@@ -83,6 +84,8 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     p.add_argument("--max-pods", type=int, default=int(env_default("--max-pods", "110") or 110))
     p.add_argument("--node-status-update-frequency", type=parse_duration,
                    default=env_default("--node-status-update-frequency", "10s"))
+    p.add_argument("--sync-frequency", type=parse_duration, default=env_default("--sync-frequency", "1m"),
+                   help="longest time before a running pod's configMap and secret volumes follow their objects")
     add_logging_flags(p)
     args = p.parse_args(argv)
     setup_logging("kubelet", args.verbosity)
@@ -90,13 +93,18 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         labels, taints = parse_node_labels(args.node_labels), parse_taints(args.register_with_taints)
     except ValueError as exc:
         p.error(str(exc))
-    frequency = args.node_status_update_frequency
     node_ip = args.node_ip or detect_node_ip()
     return Settings(node_name=args.node_name, server=args.server, kubeconfig=args.kubeconfig,
                     root_dir=args.root_dir, pause_image=args.pod_infra_container_image, network=args.docker_network,
-                    node_ip=node_ip, healthz_bind_address=args.healthz_bind_address,
-                    healthz_port=args.healthz_port, address=args.address or node_ip, port=args.port, node_labels=labels, taints=taints, max_pods=args.max_pods,
-                    status_update_frequency_s=parse_duration(frequency) if isinstance(frequency, str) else frequency)
+                    node_ip=node_ip, healthz_bind_address=args.healthz_bind_address, healthz_port=args.healthz_port,
+                    address=args.address or node_ip, port=args.port, node_labels=labels, taints=taints,
+                    max_pods=args.max_pods, status_update_frequency_s=_seconds(args.node_status_update_frequency),
+                    sync_frequency_s=_seconds(args.sync_frequency))
+
+
+def _seconds(value: float | str) -> float:
+    """A duration flag: argparse converts given values, defaults arrive as text."""
+    return parse_duration(value) if isinstance(value, str) else value
 
 
 class ApiObjectFetcher:
@@ -144,7 +152,7 @@ async def serve(settings: Settings) -> int:
     syncer = PodSyncer(runtime, volumes, probes, recorder, fetch, node_name=settings.node_name,
                        host_ip=settings.node_ip)
     kubelet = Kubelet(client, runtime, syncer, StatusWriter(client, status.status_changed), settings.node_name,
-                      Timings())
+                      Timings(volume_refresh_s=settings.sync_frequency_s))
     api_socket = _bind(settings.address, settings.port)  # before registering: the Node reports the port
     node = NodeAgent(client, NodeConfig(settings.node_name, node_ip=settings.node_ip, labels=settings.node_labels,
                                         taints=settings.taints, max_pods=settings.max_pods,

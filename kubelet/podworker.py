@@ -227,7 +227,8 @@ class PodSyncer:
             return
         created: ContainerInfo | None = None
         try:
-            created = await self.runtime.create_container(pod, container, kind=kind, sandbox=p.sandbox,
+            runnable = envs.expand_command_and_args(container, env)  # the hash stays on the spec as written
+            created = await self.runtime.create_container(pod, runnable, kind=kind, sandbox=p.sandbox,
                                                           restart_count=restart_count, env=envs.env_list(env),
                                                           mounts=mounts, spec_hash=spec_hash(container))
             await self.recorder.record(pod, "Normal", "Created", f"Created container {name}", path)
@@ -254,8 +255,12 @@ class PodSyncer:
             await self.recorder.record(pod, "Normal", "BackOff", f'Back-off pulling image "{image}"', path)
             p.retry(self.pulls.remaining(key, failed_at))
             return False
+        policy = container.get("imagePullPolicy", "IfNotPresent")
         try:
-            await self.runtime.ensure_image(image, container.get("imagePullPolicy", "IfNotPresent"))
+            pulling, started = await self.runtime.needs_pull(image, policy), time.monotonic()
+            if pulling:
+                await self.recorder.record(pod, "Normal", "Pulling", f'Pulling image "{image}"', path)
+            await self.runtime.ensure_image(image, policy)
         except ImageError as err:
             now = time.time()
             self.pulls.next(key, now)
@@ -265,6 +270,9 @@ class PodSyncer:
             p.retry(self.pulls.remaining(key, now))
             return False
         self.pulls.forget(key)
+        message = (f'Successfully pulled image "{image}" in {time.monotonic() - started:.3f}s' if pulling
+                   else f'Container image "{image}" already present on machine')
+        await self.recorder.record(pod, "Normal", "Pulled", message, path)
         return True
 
     async def _stop_running(self, p: _Pass, reason: str) -> None:

@@ -102,6 +102,11 @@ def volume_kind(volume: Obj) -> str | None:
     return "emptyDir"
 
 
+def has_written_volumes(pod: Obj) -> bool:
+    """Whether the pod has volumes whose files follow API objects (what `refresh` keeps current)."""
+    return any(volume_kind(volume) in WRITTEN_KINDS for volume in _volumes(pod))
+
+
 class VolumeManager:
     """Sets up, refreshes, mounts and removes the volumes of this node's pods."""
 

@@ -1,117 +1,18 @@
 """The kubelet against a live apiserver and the real Docker engine: pods become containers and report status."""
 from __future__ import annotations
 
-import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
-import docker
 import httpx
 import pytest
 
-from common.localcluster import ChildProcess
 from conftest import wait_until
-from kubelet import images
-from kubelet.runtime import LABEL_NODE
+from kubelet.runtime import LABEL_CONTAINER_NAME, LABEL_POD_NAME
+from kubelet_harness import (BUSYBOX, Node, condition, create, docker_client, get, node, phase,  # noqa: F401
+                             pod, sh, statuses, until_pod)
 
-BUSYBOX = images.DEFAULT_BUSYBOX_IMAGE
 Obj = dict[str, Any]
-
-
-@pytest.fixture(scope="session")
-def docker_client() -> Iterator[docker.DockerClient]:
-    client = docker.from_env()
-    images.ensure_busybox_image(client, BUSYBOX)
-    images.ensure_pause_image(client, images.DEFAULT_PAUSE_IMAGE)
-    yield client
-    client.close()
-
-
-class Node:
-    """A kubelet subprocess for one test-only node; everything it made is removed at the end."""
-
-    def __init__(self, apiserver_url: str, workdir: Path, docker_client: docker.DockerClient) -> None:
-        self.name = f"kl-{uuid.uuid4().hex[:8]}"
-        self.api_url, self.workdir, self.docker = apiserver_url, workdir, docker_client
-        self.process = self._process()
-
-    def _process(self) -> ChildProcess:
-        argv = [sys.executable, "-m", "kubelet", "--node-name", self.name, "--server", self.api_url,
-                "--root-dir", str(self.workdir / "root"), "--healthz-port", "0"]
-        return ChildProcess("kubelet", argv, self.workdir / f"kubelet-{self.name}.log")
-
-    def start(self) -> None:
-        self.process.start()
-        wait_until(lambda: httpx.get(f"{self.api_url}/api/v1/nodes/{self.name}").status_code == 200,
-                   timeout=30, what=f"node {self.name} to register")
-
-    def restart(self, kill: bool = True) -> None:
-        if kill and self.process.proc is not None:
-            self.process.proc.kill()
-            self.process.proc.wait()
-        self.process = self._process()
-        self.start()
-
-    def containers(self) -> list[Any]:
-        return self.docker.containers.list(all=True, filters={"label": f"{LABEL_NODE}={self.name}"})
-
-    def cleanup(self) -> None:
-        self.process.stop()
-        for container in self.containers():
-            container.remove(force=True)
-        httpx.delete(f"{self.api_url}/api/v1/nodes/{self.name}")
-
-
-@pytest.fixture
-def node(apiserver: Any, tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[Node]:
-    kubelet_node = Node(apiserver.url, tmp_path, docker_client)
-    try:
-        kubelet_node.start()
-        yield kubelet_node
-    finally:
-        print(kubelet_node.process.log_tail(60))
-        kubelet_node.cleanup()
-
-
-def pod(name: str, node: Node, containers: list[Obj], **spec: Any) -> Obj:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-            "spec": {"nodeName": node.name, "terminationGracePeriodSeconds": 5, "containers": containers, **spec}}
-
-
-def sh(name: str, script: str, **fields: Any) -> Obj:
-    return {"name": name, "image": BUSYBOX, "command": ["sh", "-c", script], **fields}
-
-
-def get(http: httpx.Client, namespace: str, name: str) -> Obj:
-    return http.get(f"/api/v1/namespaces/{namespace}/pods/{name}").json()
-
-
-def create(http: httpx.Client, namespace: str, body: Obj) -> Obj:
-    resp = http.post(f"/api/v1/namespaces/{namespace}/pods", json=body)
-    assert resp.status_code == 201, resp.text
-    return resp.json()
-
-
-def until_pod(http: httpx.Client, namespace: str, name: str, check: Callable[[Obj], bool], timeout: float = 30,
-              what: str = "") -> Obj:
-    return wait_until(lambda: (p := get(http, namespace, name)) and check(p) and p, timeout=timeout,
-                      what=what or f"pod {name}")
-
-
-def phase(p: Obj) -> str:
-    return (p.get("status") or {}).get("phase", "")
-
-
-def statuses(p: Obj, init: bool = False) -> dict[str, Obj]:
-    key = "initContainerStatuses" if init else "containerStatuses"
-    return {s["name"]: s for s in (p.get("status") or {}).get(key) or []}
-
-
-def condition(p: Obj, kind: str) -> str:
-    return next((c["status"] for c in (p.get("status") or {}).get("conditions") or [] if c["type"] == kind), "")
 
 
 def test_two_containers_share_localhost(http: httpx.Client, namespace: str, node: Node) -> None:
@@ -228,6 +129,53 @@ def test_env_configmap_and_secret_volumes(http: httpx.Client, namespace: str, no
     assert phase(done) == "Succeeded", statuses(done)
 
 
+def running_container(node: Node, pod_name: str, name: str) -> Any:
+    """The Docker container now running the pod's container `name`."""
+    found = [c for c in node.containers() if c.status == "running" and c.labels.get(LABEL_POD_NAME) == pod_name
+             and c.labels.get(LABEL_CONTAINER_NAME) == name]
+    assert len(found) == 1, [c.name for c in found]
+    return found[0]
+
+
+def cat(container: Any, path: str) -> str:
+    code, output = container.exec_run(["cat", path])
+    assert code == 0, output
+    return output.decode()
+
+
+def test_command_and_args_expand_env_references(http: httpx.Client, namespace: str, node: Node) -> None:
+    script = "echo $(GREETING) \"$0\" '$$(GREETING)' '$(UNDEFINED)' > /tmp/x; cat /tmp/x; sleep 3600"
+    app = sh("app", script, args=["$(GREETING)-arg"], env=[{"name": "GREETING", "value": "hello"}])
+    create(http, namespace, pod("expand", node, [app]))
+    until_pod(http, namespace, "expand", lambda p: statuses(p).get("app", {}).get("ready") is True)
+    container = running_container(node, "expand", "app")
+    expected = "hello hello-arg $(GREETING) $(UNDEFINED)\n"  # defined: expanded; $$: escaped; undefined: kept
+    assert cat(container, "/tmp/x") == expected
+    wait_until(lambda: container.logs().decode() == expected, timeout=10, what="the echo in the container's log")
+    assert get(http, namespace, "expand")["spec"]["containers"][0]["command"][2] == script  # the spec is unchanged
+
+
+def test_configmap_volume_follows_the_configmap(http: httpx.Client, namespace: str, node: Node) -> None:
+    configmaps = f"/api/v1/namespaces/{namespace}/configmaps"
+    assert http.post(configmaps, json={"metadata": {"name": "live"}, "data": {"color": "blue"}}).status_code == 201
+    app = sh("app", "sleep 3600", volumeMounts=[{"name": "live", "mountPath": "/etc/live"}])
+    create(http, namespace, pod("follows", node, [app], volumes=[{"name": "live", "configMap": {"name": "live"}}]))
+    until_pod(http, namespace, "follows", lambda p: statuses(p).get("app", {}).get("ready") is True)
+    container = running_container(node, "follows", "app")
+    assert cat(container, "/etc/live/color") == "blue"
+    configmap = http.get(f"{configmaps}/live").json()
+    configmap["data"] = {"color": "red", "size": "large"}
+    assert http.put(f"{configmaps}/live", json=configmap).status_code == 200
+    # the kubelet refreshes every 10 s (Timings.volume_refresh_s); one ..data swap brings both keys at once
+    wait_until(lambda: cat(container, "/etc/live/color") == "red", timeout=10, what="the new color in the volume")
+    assert cat(container, "/etc/live/size") == "large"
+    code, link = container.exec_run(["readlink", "/etc/live/..data"])
+    assert code == 0 and link.decode().startswith(".."), link
+    after = get(http, namespace, "follows")
+    assert statuses(after)["app"]["restartCount"] == 0  # files change under a running container, as upstream
+    assert running_container(node, "follows", "app").id == container.id
+
+
 def test_graceful_termination_within_the_grace_period(http: httpx.Client, namespace: str, node: Node) -> None:
     polite = sh("polite", "trap 'exit 0' TERM; while true; do sleep 0.1; done")
     stubborn = sh("stubborn", "trap '' TERM; while true; do sleep 0.1; done")
@@ -277,8 +225,7 @@ def test_bad_specs_become_reasons_and_others_keep_running(http: httpx.Client, na
                     .get("terminated", {}).get("reason") == "StartError"
                     or statuses(p).get("app", {}).get("state", {}).get("terminated", {}).get("reason") == "StartError")
     assert "/nope" in str(statuses(bad)["app"])
-    healthy = get(http, namespace, "healthy")
-    assert phase(healthy) == "Running" and statuses(healthy)["app"]["ready"] is True
+    until_pod(http, namespace, "healthy", lambda p: phase(p) == "Running" and statuses(p)["app"]["ready"] is True)
     assert node.process.proc is not None and node.process.proc.poll() is None  # the kubelet is still up
 
 

@@ -15,7 +15,7 @@ from websockets.sync.client import connect
 
 from common import kubeconfig
 from kubectl_harness import Kubectl, Stream
-from test_kubelet_pods import (Node, create, docker_client, node, pod, sh, statuses,  # noqa: F401 - fixtures
+from kubelet_harness import (Node, create, docker_client, node, pod, sh, statuses,  # noqa: F401 - fixtures
                                until_pod)
 
 VERSIONS = ("1.33", "1.37")

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from kubelet.env import EnvError, env_list, expand, format_map, mapping_for, resolve_env
+from kubelet.env import (EnvError, env_list, expand, expand_command_and_args, format_map, mapping_for,
+                         resolve_env)
 
 Obj = dict[str, Any]
 
@@ -90,6 +91,21 @@ def test_expansion_follows_upstream_rules(text: str, expected: str) -> None:
 def test_mapping_looks_in_each_context_in_order() -> None:
     lookup = mapping_for({"X": "first"}, {"X": "second", "Y": "only-second"})
     assert (lookup("X"), lookup("Y"), lookup("Z")) == ("first", "only-second", "$(Z)")
+
+
+def test_command_and_args_expand_from_the_container_env() -> None:
+    c = container(command=["sh", "-c", "echo $(GREETING) $$(GREETING) $(MISSING) $HOME"],
+                  args=["$(GREETING)-$(EMPTY)", "plain"])
+    expanded = expand_command_and_args(c, {"GREETING": "hello", "EMPTY": ""})
+    assert expanded["command"] == ["sh", "-c", "echo hello $(GREETING) $(MISSING) $HOME"]
+    assert expanded["args"] == ["hello-", "plain"]
+    assert c["command"][2].startswith("echo $(GREETING)")  # the spec itself is left as written
+
+
+def test_command_and_args_absent_stay_absent() -> None:
+    c = {"name": "app", "image": "busybox"}
+    assert expand_command_and_args(c, {"A": "1"}) == c
+    assert expand_command_and_args({**c, "command": []}, {})["command"] == []
 
 
 # -- precedence and expansion in resolve_env ------------------------------------------

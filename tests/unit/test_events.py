@@ -1,0 +1,76 @@
+"""EventRecorder: queued, sent in order in the background, repeats counted, failures never raised."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from common.errors import NotFound, ServiceUnavailable
+from common.events import EventRecorder
+
+Obj = dict[str, Any]
+POD = {"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "web", "namespace": "ns", "uid": "u1"}}
+
+
+class RecordingClient:
+    """Records creates and patches; `gate` holds every call until the test opens it."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.fail_creates = 0
+        self.missing: set[str] = set()
+
+    async def create(self, _rt: Any, obj: Obj, _namespace: str) -> Obj:
+        await self.gate.wait()
+        if self.fail_creates:
+            self.fail_creates -= 1
+            raise ServiceUnavailable("apiserver down")
+        self.calls.append(("create", obj))
+        return obj
+
+    async def patch(self, _rt: Any, name: str, body: Obj, _namespace: str) -> Obj:
+        await self.gate.wait()
+        if name in self.missing:
+            raise NotFound(f"events {name} not found")
+        self.calls.append(("patch", (name, body["count"])))
+        return body
+
+
+async def test_record_returns_before_the_api_answers_and_keeps_order() -> None:
+    client = RecordingClient()
+    recorder = EventRecorder(client, "kubelet", host="n1")  # type: ignore[arg-type]
+    client.gate.clear()
+    for reason in ("Pulled", "Created", "Started"):
+        await asyncio.wait_for(recorder.record(POD, "Normal", reason, reason.lower(), "spec.containers{app}"), 1)
+    assert client.calls == []  # nothing sent yet: the API is "slow"
+    client.gate.set()
+    await recorder.flush()
+    assert [obj["reason"] for _, obj in client.calls] == ["Pulled", "Created", "Started"]
+    event = client.calls[0][1]
+    assert event["involvedObject"]["fieldPath"] == "spec.containers{app}" and event["source"]["host"] == "n1"
+
+
+async def test_repeats_bump_the_count_and_expired_ones_start_again() -> None:
+    client = RecordingClient()
+    recorder = EventRecorder(client, "kubelet")  # type: ignore[arg-type]
+    for _ in range(3):
+        await recorder.record(POD, "Warning", "BackOff", "back-off")
+    await recorder.flush()
+    name = client.calls[0][1]["metadata"]["name"]
+    assert [c[0] for c in client.calls] == ["create", "patch", "patch"]
+    assert client.calls[2][1] == (name, 3)
+    client.missing.add(name)  # the event expired (--event-ttl)
+    await recorder.record(POD, "Warning", "BackOff", "back-off")
+    await recorder.flush()
+    assert client.calls[-1][0] == "create"
+
+
+async def test_failures_are_logged_not_raised() -> None:
+    client = RecordingClient()
+    client.fail_creates = 1
+    recorder = EventRecorder(client, "kubelet")  # type: ignore[arg-type]
+    await recorder.record(POD, "Normal", "Lost", "the API was down")
+    await recorder.record(POD, "Normal", "Kept", "the API is back")
+    await recorder.flush()
+    assert [obj["reason"] for _, obj in client.calls] == ["Kept"]
