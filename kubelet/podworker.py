@@ -28,6 +28,7 @@ from .volumes import VolumeError, VolumeManager
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
+NEVER_PULL_RECHECK_S = 10.0  # imagePullPolicy Never: how soon to look again for an image loaded by hand
 
 
 class Recorder(Protocol):
@@ -262,11 +263,14 @@ class PodSyncer:
                 await self.recorder.record(pod, "Normal", "Pulling", f'Pulling image "{image}"', path)
             await self.runtime.ensure_image(image, policy)
         except ImageError as err:
-            now = time.time()
-            self.pulls.next(key, now)
             p.waiting[name] = (err.reason, err.message)
             await self.recorder.record(pod, "Warning", "Failed", err.message, path)
             await self.recorder.record(pod, "Warning", "Failed", f"Error: {err.reason}", path)
+            if err.reason == "ErrImageNeverPull":  # nothing was pulled, so no back-off: look again later
+                p.retry(NEVER_PULL_RECHECK_S)
+                return False
+            now = time.time()
+            self.pulls.next(key, now)
             p.retry(self.pulls.remaining(key, now))
             return False
         self.pulls.forget(key)

@@ -123,6 +123,7 @@ async def test_register_creates_the_node_from_the_host(client: ApiClient, http: 
         ("False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
         ("False", "KubeletNotReady", NOT_READY_AT_START)]
 
+    await agent.recorder.flush()  # events go out in the background
     events = http.get("/api/v1/namespaces/default/events",
                       params={"fieldSelector": f"involvedObject.name={node_name}"}).json()["items"]
     reasons = {e["reason"]: e for e in events}
@@ -225,6 +226,7 @@ async def test_ready_transition_times_move_only_on_flips(client: ApiClient, http
     memory = condition(node, "MemoryPressure")
     assert memory["lastTransitionTime"] == memory_since and memory["lastHeartbeatTime"] > memory_since
 
+    await agent.recorder.flush()
     events = http.get("/api/v1/namespaces/default/events",
                       params={"fieldSelector": f"involvedObject.name={node_name}"}).json()["items"]
     assert "NodeReady" in {e["reason"] for e in events}
