@@ -1,4 +1,4 @@
-"""`make up` / `make down`: etcd, apiserver and a kubelet as background processes; state and logs in .kubelab/.
+"""`make up` / `make down`: etcd, apiserver, scheduler and a kubelet as background processes; state and logs in .kubelab/.
 
 Idempotent: `up` starts only what is not already running and healthy; `down`
 stops what `up` started (found by pid files) and removes the pod containers the
@@ -31,6 +31,7 @@ ETCD_PEER_PORT = int(os.environ.get("KUBELAB_ETCD_PEER_PORT", 2380))
 API_PORT = int(os.environ.get("KUBELAB_API_PORT", 8080))
 KUBELET_HEALTHZ_PORT = int(os.environ.get("KUBELAB_KUBELET_HEALTHZ_PORT", 10248))
 KUBELET_PORT = int(os.environ.get("KUBELAB_KUBELET_PORT", 10250))  # the kubelet API: logs, exec, stats
+SCHEDULER_PORT = int(os.environ.get("KUBELAB_SCHEDULER_PORT", 10259))  # its /healthz and /metrics
 NODE_NAME_FILE = STATE / "kubelet.node"  # the node `up` started, so `down` cleans up the same one
 _DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
@@ -49,6 +50,9 @@ def control_plane() -> list[Component]:
         Component("etcd", etcd_argv("kubelab", STATE / "etcd", ETCD_PORT, ETCD_PEER_PORT), [ETCD_PORT],
                   f"{etcd_url}/health"),
         Component("apiserver", apiserver_argv(etcd_url, API_PORT), [API_PORT], f"http://127.0.0.1:{API_PORT}/readyz"),
+        Component("scheduler", [sys.executable, "-m", "scheduler", "--server", f"http://127.0.0.1:{API_PORT}",
+                                "--port", str(SCHEDULER_PORT)], [SCHEDULER_PORT],
+                  f"http://127.0.0.1:{SCHEDULER_PORT}/healthz"),
     ]
 
 
@@ -159,8 +163,7 @@ kubelab is up.  Logs and data: {STATE}
   export KUBECONFIG={config}
   kubectl get nodes               (kubectl: `make tools` puts one in .tools/)""")
     if problem is None:
-        node = recorded_node() or node_name()
-        print(f"Pods run on node {node}: set `spec.nodeName: {node}` (there is no scheduler yet).")
+        print(f"Pods run on node {recorded_node() or node_name()}; the scheduler places them.")
     print("Stop it with `make down`.")
     if problem is not None:
         print(f"error: no kubelet: {problem}", file=sys.stderr)
@@ -211,7 +214,7 @@ def down() -> None:
     node = recorded_node()
     if node:
         remove_pod_containers(node)
-    for name in ("apiserver", "etcd"):
+    for name in ("scheduler", "apiserver", "etcd"):
         stop(name)
 
 

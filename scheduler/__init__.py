@@ -1,1 +1,1 @@
-"""kube-scheduler: filter and score plugins, assume-then-bind (arrives with the scheduler issue)."""
+"""kube-scheduler: a queue of pending pods, filter and score plugins, assume-then-bind, leader election."""

@@ -1,5 +1,5 @@
 """`make up` / `make down` (deploy/local.py): idempotent, data survives a down/up, kubectl works with its kubeconfig,
-the kubelet registers this machine's Node and runs a pod applied with kubectl, and `down` leaves no pod running."""
+the kubelet registers this machine's Node, the scheduler places a pod applied with kubectl and the kubelet runs it, and `down` leaves no pod running."""
 from __future__ import annotations
 
 import os
@@ -25,14 +25,13 @@ def run_local(command: str, env: dict[str, str]) -> str:
     return result.stdout
 
 
-def pod_manifest(name: str, node: str) -> str:
-    """No scheduler yet: the pod names its node."""
+def pod_manifest(name: str) -> str:
+    """No nodeName: the scheduler places it on the one node."""
     return f"""apiVersion: v1
 kind: Pod
 metadata:
   name: {name}
 spec:
-  nodeName: {node}
   terminationGracePeriodSeconds: 5
   containers:
   - name: main
@@ -46,6 +45,7 @@ def test_up_is_idempotent_and_state_survives_down(tmp_path: Path, kubectl_dir: P
     env = {**os.environ, "KUBELAB_HOME": str(tmp_path / "state"), "KUBELAB_ETCD_PORT": str(free_port()),
            "KUBELAB_ETCD_PEER_PORT": str(free_port()), "KUBELAB_API_PORT": str(free_port()),
            "KUBELAB_KUBELET_HEALTHZ_PORT": str(free_port()), "KUBELAB_KUBELET_PORT": str(free_port()),
+           "KUBELAB_SCHEDULER_PORT": str(free_port()),
            "KUBELAB_NODE_NAME": node}
     engine = docker.from_env()
 
@@ -63,17 +63,17 @@ def test_up_is_idempotent_and_state_survives_down(tmp_path: Path, kubectl_dir: P
 
     try:
         first = run_local("up", env)
-        assert first.count("started") == 3 and "export KUBECONFIG=" in first
+        assert first.count("started") == 4 and "export KUBECONFIG=" in first
         assert first.count("already running") == 0
         assert f"node {node}" in first
         second = run_local("up", env)
-        assert second.count("already running") == 3 and "started" not in second
+        assert second.count("already running") == 4 and "started" not in second
 
         kubectl("wait", "--for=condition=Ready", f"node/{node}", "--timeout=60s")
         manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: survivor\ndata:\n  a: b\n"
         kubectl("apply", "-f", "-", stdin=manifest)
 
-        kubectl("apply", "-f", "-", stdin=pod_manifest("sleeper", node))
+        kubectl("apply", "-f", "-", stdin=pod_manifest("sleeper"))
         kubectl("wait", "--for=jsonpath={.status.phase}=Running", "pod/sleeper", "--timeout=90s")
         assert kubectl("get", "pod", "sleeper", "-o", "jsonpath={.spec.nodeName}") == node
         assert len(node_containers("running")) == 2  # the sandbox and the sleep
@@ -82,7 +82,7 @@ def test_up_is_idempotent_and_state_survives_down(tmp_path: Path, kubectl_dir: P
                                             text=True).stderr
         assert node_containers("running") == []
 
-        kubectl("apply", "-f", "-", stdin=pod_manifest("left-running", node))
+        kubectl("apply", "-f", "-", stdin=pod_manifest("left-running"))
         kubectl("wait", "--for=jsonpath={.status.phase}=Running", "pod/left-running", "--timeout=90s")
         assert node_containers("running")
         stopped = run_local("down", env)

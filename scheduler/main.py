@@ -1,0 +1,113 @@
+"""`python -m scheduler`: flags, the configuration file, leader election, /healthz and /metrics."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from dataclasses import dataclass
+
+import uvicorn
+from fastapi import FastAPI
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import PlainTextResponse, Response
+
+from apiserver.discovery import GIT_VERSION
+from common import errors
+from common.client import ApiClient
+from common.daemon import add_logging_flags, env_default, setup_logging
+from common.events import EventRecorder
+from common.leaderelection import LeaderElectionConfig, LeaderElector, LeadershipLost
+
+from .config import SchedulerConfig, default_config, load_config
+from .framework import Framework
+from .scheduler import Scheduler
+
+log = logging.getLogger("scheduler")
+
+
+@dataclass
+class Settings:
+    server: str | None
+    kubeconfig: str | None
+    config: SchedulerConfig
+    bind_address: str
+    port: int
+
+
+def parse_args(argv: list[str] | None = None) -> Settings:
+    p = argparse.ArgumentParser(prog="python -m scheduler",
+                                description="kubelab kube-scheduler: binds pending pods to nodes.")
+    p.add_argument("--server", default=env_default("--server"), help="apiserver URL (env KUBELAB_SERVER)")
+    p.add_argument("--kubeconfig", default=env_default("--kubeconfig"), help="kubeconfig file (env KUBELAB_KUBECONFIG)")
+    p.add_argument("--config", default=env_default("--config"),
+                   help="a KubeSchedulerConfiguration file (kubescheduler.config.k8s.io/v1); default: upstream's")
+    p.add_argument("--leader-elect", choices=("true", "false"), default=env_default("--leader-elect"),
+                   help="overrides the configuration's leaderElection.leaderElect (default true)")
+    p.add_argument("--bind-address", default=env_default("--bind-address", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=int(env_default("--port", "10259") or 10259),
+                   help="port of /healthz and /metrics (plain HTTP); 0 disables")
+    add_logging_flags(p)
+    args = p.parse_args(argv)
+    setup_logging("scheduler", args.verbosity)
+    try:
+        config = load_config(args.config) if args.config else default_config()
+    except (OSError, ValueError) as exc:
+        p.error(f"--config {args.config}: {exc}")
+    if args.leader_elect is not None:
+        config.leader_election.leader_elect = args.leader_elect == "true"
+    return Settings(args.server, args.kubeconfig, config, args.bind_address, args.port)
+
+
+async def serve(settings: Settings) -> int:
+    client = ApiClient.from_flags(settings.server, settings.kubeconfig, user_agent=f"kube-scheduler/{GIT_VERSION}")
+    config = settings.config
+    profiles = {p.scheduler_name: Framework(p, config.percentage_of_nodes_to_score) for p in config.profiles}
+    recorder = EventRecorder(client, config.profiles[0].scheduler_name)
+    scheduler = Scheduler(client, profiles, recorder)
+    election = config.leader_election
+    async with asyncio.TaskGroup() as tg:
+        if settings.port:
+            tg.create_task(_health_server(settings).serve())
+        if not election.leader_elect:
+            await scheduler.run()
+            return 0
+        elector = LeaderElector(client, LeaderElectionConfig(
+            election.resource_name, election.resource_namespace, lease_duration_s=election.lease_duration_s,
+            renew_deadline_s=election.renew_deadline_s, retry_period_s=election.retry_period_s))
+        log.info("kube-scheduler %s waiting to lead lease %s/%s as %s", GIT_VERSION, election.resource_namespace,
+                 election.resource_name, elector.config.identity)
+        await elector.run(scheduler.run)
+    return 0
+
+
+def _health_server(settings: Settings) -> uvicorn.Server:
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return PlainTextResponse("ok")
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    config = uvicorn.Config(app, host=settings.bind_address, port=settings.port, loop="none", lifespan="off",
+                            access_log=False, log_level="warning")
+    return uvicorn.Server(config)
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = parse_args(argv)
+    code = 0
+    try:
+        code = asyncio.run(serve(settings))
+    except* KeyboardInterrupt:
+        pass
+    except* LeadershipLost as group:
+        log.error("%s; exiting so a restart campaigns again", group.exceptions[0])  # as upstream does
+        code = 1
+    except* (errors.ApiError, OSError) as group:
+        log.error("scheduler stopped: %s", group.exceptions[0])  # one clear line, not a traceback
+        code = 1
+    sys.exit(code)
