@@ -50,6 +50,14 @@ def create_request(namespace: str, name: str) -> bytes:
             f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
 
+def bind_request(namespace: str, name: str, node: str) -> bytes:
+    body = json.dumps({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name},
+                       "target": {"apiVersion": "v1", "kind": "Node", "name": node}}).encode()
+    return (f"POST /api/v1/namespaces/{namespace}/pods/{name}/binding HTTP/1.1\r\nHost: bench\r\n"
+            f"User-Agent: {USER_AGENT}\r\nContent-Type: application/json\r\nAccept: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
 def get_request(path: str) -> bytes:
     return (f"GET {path} HTTP/1.1\r\nHost: bench\r\nUser-Agent: {USER_AGENT}\r\n"
             f"Accept: application/json\r\n\r\n").encode()
@@ -140,6 +148,29 @@ async def creates(port: int, namespace: str, prefix: str, count: int, concurrenc
         c.close()
     return {"count": count, "elapsed_s": elapsed, "per_s": count / elapsed, "codes": codes,
             "latency_ms": summary_ms(latencies), "gen_cpu_s": cpu, "gen_cpu_ms_per_req": cpu / count * 1000}
+
+
+async def binds(port: int, namespace: str, prefix: str, count: int, concurrency: int,
+                nodes: list[str]) -> dict[str, Any]:
+    """Closed loop: bind pods {prefix}{i} round-robin to `nodes`, as fast as `concurrency` connections allow."""
+    conns = [await Conn.open(port) for _ in range(concurrency)]
+    codes: dict[int, int] = {}
+    next_index = 0
+
+    async def worker(conn: Conn) -> None:
+        nonlocal next_index
+        while next_index < count:
+            i = next_index
+            next_index += 1
+            status, _ = await conn.request(bind_request(namespace, f"{prefix}{i:06d}", nodes[i % len(nodes)]))
+            codes[status] = codes.get(status, 0) + 1
+
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(worker(c) for c in conns))
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    for c in conns:
+        c.close()
+    return {"count": count, "elapsed_s": elapsed, "per_s": count / elapsed, "codes": codes, "gen_cpu_s": cpu}
 
 
 async def rate(port: int, namespace: str, prefix: str, per_s: float, duration_s: float, pool: int) -> dict[str, Any]:
@@ -294,7 +325,7 @@ async def list_pods(port: int, namespace: str, runs: int) -> dict[str, Any]:
     return {"times_ms": [round(t * 1000, 1) for t in times], "bytes": sizes[-1], "items": items}
 
 
-PHASES = {"creates": creates, "rate": rate, "watch": watch, "list": list_pods}
+PHASES = {"creates": creates, "binds": binds, "rate": rate, "watch": watch, "list": list_pods}
 
 
 def main() -> None:

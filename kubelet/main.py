@@ -86,8 +86,13 @@ def parse_args(argv: list[str] | None = None) -> Settings:
                    default=env_default("--node-status-update-frequency", "10s"))
     p.add_argument("--sync-frequency", type=parse_duration, default=env_default("--sync-frequency", "1m"),
                    help="longest time before a running pod's configMap and secret volumes follow their objects")
+    p.add_argument("--hollow", action="store_true",
+                   help="run many hollow nodes instead, without containers (see `--hollow --help`)")
+    p.add_argument("--count", type=int, help="with --hollow: how many nodes")
     add_logging_flags(p)
     args = p.parse_args(argv)
+    if args.count is not None:
+        p.error("--count needs --hollow")
     setup_logging("kubelet", args.verbosity)
     try:
         labels, taints = parse_node_labels(args.node_labels), parse_taints(args.register_with_taints)
@@ -201,6 +206,11 @@ def _bind(address: str, port: int) -> socket.socket:
 
 
 def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if "--hollow" in args:  # kubemark-style hollow nodes: no Docker, their own flags (kubelet/hollow.py)
+        from .hollow import main as hollow_main
+        hollow_main(args)
+        return
     settings = parse_args(argv)
     code = 0
     try:
