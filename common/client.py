@@ -1,8 +1,11 @@
-"""Async Kubernetes API client on httpx: CRUD, subresources, patches and watch streams.
+"""Async Kubernetes API client on aiohttp: CRUD, subresources, patches and watch streams.
 
 Every failure answered by the server comes back as the matching `common.errors`
-exception, built from the server's Status object.  One client (one connection
-pool) per process: httpx costs ~1.6 ms CPU per request, so reuse it.
+exception, built from the server's Status object; a connection that fails or
+breaks is `errors.TransportError` (an OSError).  aiohttp, not httpx: measured
+here, a request costs 0.25–0.3 ms of client CPU against httpx's 1.1–2.1 ms, and
+every daemon's throughput is bounded by it.  One client (one connection pool)
+per process, created lazily inside the running event loop.
 """
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
+import aiohttp
 
 from . import errors, kubeconfig
 from .api.registry import ResourceType
@@ -33,16 +36,22 @@ class ApiClient:
         headers = {"User-Agent": user_agent, "Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        verify: ssl.SSLContext | bool = not insecure
+        self._headers = headers
+        self._ssl: ssl.SSLContext | bool = not insecure  # False: no verification; True: the system's CAs
         if ca_file or cert_file:
-            verify = ssl.create_default_context(cafile=ca_file)
+            self._ssl = ssl.create_default_context(cafile=ca_file)
             if insecure:
-                verify.check_hostname, verify.verify_mode = False, ssl.CERT_NONE
+                self._ssl.check_hostname, self._ssl.verify_mode = False, ssl.CERT_NONE
             if cert_file:
-                verify.load_cert_chain(cert_file, key_file)
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-        self._http = httpx.AsyncClient(base_url=self.server, headers=headers, verify=verify,
-                                       timeout=timeout, limits=limits)
+                self._ssl.load_cert_chain(cert_file, key_file)
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=200, ssl=self._ssl)
+            self._session = aiohttp.ClientSession(headers=self._headers, connector=connector, timeout=self._timeout)
+        return self._session
 
     @classmethod
     def from_kubeconfig(cls, path: str, context: str | None = None, **kwargs: Any) -> "ApiClient":
@@ -61,7 +70,8 @@ class ApiClient:
         return cls("http://127.0.0.1:8080", **kwargs)
 
     async def close(self) -> None:
-        await self._http.aclose()
+        if self._session is not None:
+            await self._session.close()
 
     async def __aenter__(self) -> "ApiClient":
         return self
@@ -138,17 +148,18 @@ class ApiClient:
         if send_initial_events:
             params.update(sendInitialEvents="true", resourceVersionMatch="NotOlderThan")
         path = rt.path(namespace if rt.namespaced else None)
-        async with self._http.stream("GET", path, params=params, timeout=httpx.Timeout(None, connect=10)) as resp:
-            if resp.status_code >= 400:
-                await resp.aread()
-                raise _error(resp)
-            async for line in resp.aiter_lines():
-                if not line:
-                    continue
-                event = json.loads(line)
-                if event["type"] == "ERROR":
-                    raise errors.from_status(event["object"], event["object"].get("code", 500))
-                yield event["type"], event["object"]
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)  # a watch lasts as long as the server wants
+        try:
+            async with self._http().get(self.server + path, params=params, timeout=timeout) as resp:
+                if resp.status >= 400:
+                    raise _error(resp.status, await resp.read())
+                async for line in _lines(resp.content):
+                    event = json.loads(line)
+                    if event["type"] == "ERROR":
+                        raise errors.from_status(event["object"], event["object"].get("code", 500))
+                    yield event["type"], event["object"]
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise errors.TransportError(f"watch {path}: {exc or type(exc).__name__}") from exc
 
     # -- raw -----------------------------------------------------------------
 
@@ -157,12 +168,30 @@ class ApiClient:
         if json_body is not None:
             content = json.dumps(json_body).encode()
             headers = {"Content-Type": "application/json", **(headers or {})}
-        resp = await self._http.request(method, path, content=content, params=params, headers=headers)
-        if resp.status_code >= 400:
-            raise _error(resp)
-        if resp.headers.get("content-type", "").startswith("application/json"):
-            return resp.json()
-        return resp.text
+        try:
+            async with self._http().request(method, self.server + path, data=content,
+                                            params=_params(**params) if params else None, headers=headers) as resp:
+                status, content_type, body = resp.status, resp.content_type, await resp.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise errors.TransportError(f"{method} {path}: {exc or type(exc).__name__}") from exc
+        if status >= 400:
+            raise _error(status, body)
+        if content_type == "application/json":
+            return json.loads(body)
+        return body.decode(errors="replace")
+
+
+async def _lines(stream: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+    """Newline-delimited watch events of any length (aiohttp's own line reader caps a line at 64 KiB)."""
+    pending = b""
+    async for chunk in stream.iter_any():
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            if line.strip():
+                yield line
+    if pending.strip():
+        yield pending
 
 
 def _ns(rt: ResourceType, namespace: str | None) -> str | None:
@@ -171,8 +200,10 @@ def _ns(rt: ResourceType, namespace: str | None) -> str | None:
     return namespace or "default"
 
 
-def _params(**values: Any) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v is not None}
+def _params(**values: Any) -> dict[str, str]:
+    """Query parameters as text (booleans as Kubernetes spells them), leaving out the unset ones."""
+    return {k: ("true" if v else "false") if isinstance(v, bool) else str(v) for k, v in values.items()
+            if v is not None}
 
 
 def _with_type(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
@@ -181,11 +212,11 @@ def _with_type(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
     return {"apiVersion": rt.api_version, "kind": rt.kind, **obj}
 
 
-def _error(resp: httpx.Response) -> errors.ApiError:
+def _error(status: int, body: bytes) -> errors.ApiError:
     try:
-        body = resp.json()
+        decoded: Any = json.loads(body)
     except ValueError:
-        body = {"message": resp.text or f"HTTP {resp.status_code}"}
-    if not isinstance(body, dict):
-        body = {"message": str(body)}
-    return errors.from_status(body, resp.status_code)
+        decoded = {"message": body.decode(errors="replace") or f"HTTP {status}"}
+    if not isinstance(decoded, dict):
+        decoded = {"message": str(decoded)}
+    return errors.from_status(decoded, status)

@@ -109,6 +109,10 @@ class Timeout(ApiError):
     code, reason = 504, "Timeout"
 
 
+class TransportError(OSError):
+    """The apiserver could not be reached, or the connection broke mid-request (no Status to go by)."""
+
+
 _BY_REASON: dict[str, type[ApiError]] = {
     cls.reason: cls for cls in (BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, NotAcceptable,
                                 AlreadyExists, Conflict, Gone, RequestEntityTooLarge, UnsupportedMediaType,

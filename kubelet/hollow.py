@@ -6,7 +6,7 @@ look like real ones to the scheduler and the control plane, and runs nothing:
 - Registration at a bounded concurrency (`--concurrency` requests in flight):
   one POST of the Node and one of its Lease in kube-node-lease; after a restart
   (found by one list of each) a PATCH of the Node's status and a PUT of its
-  Lease instead.  1,000 nodes register in ~10 s on 2 cores, bound by httpx's
+  Lease instead.  1,000 nodes register in ~10 s on 2 cores, bound by the HTTP client's
   CPU per request, not by the apiserver.
 - Heartbeats: each Lease is renewed every duration/4 (10 s) by a PUT of the
   copy we last wrote — one request, no GET — and the renewals of all nodes are
@@ -48,7 +48,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-import httpx
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_latest
 
 from apiserver.discovery import GIT_VERSION
@@ -98,7 +97,7 @@ class HollowSettings:
     taints: list[Obj] = field(default_factory=list)
     pod_status: bool = True
     kubelet_port: int = 0  # daemonEndpoints: nothing listens on a hollow node
-    concurrency: int = 8  # measured: httpx's CPU per request doubles from 8 to 32 in flight
+    concurrency: int = 8  # measured (with httpx): client CPU per request grew with more in flight
     lease_duration_s: int = 40
     status_report_frequency_s: float = 300.0
     healthz_bind_address: str = "127.0.0.1"
@@ -134,7 +133,7 @@ def parse_args(argv: list[str]) -> HollowSettings:
                         "are still completed")
     p.add_argument("--port", type=int, default=0, help="kubelet port the Nodes advertise (nothing listens)")
     p.add_argument("--concurrency", type=int, default=8,
-                   help="API requests in flight for registration and pods (more costs httpx more CPU per request)")
+                   help="API requests in flight for registration and pods (more costs the client more CPU per request)")
     p.add_argument("--node-lease-duration-seconds", type=int, default=40,
                    help="lease duration; leases are renewed every quarter of it")
     p.add_argument("--node-status-report-frequency", type=parse_duration, default=300.0,
@@ -424,12 +423,12 @@ class ErrorLog:
 
 
 def describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if isinstance(exc, httpx.HTTPError) else str(exc) or repr(exc)
+    return f"{type(exc).__name__}: {exc}" if isinstance(exc, errors.TransportError) else str(exc) or repr(exc)
 
 
 def transient(exc: BaseException) -> bool:
     """Worth retrying: the connection failed, the server is overloaded or broke."""
-    return isinstance(exc, httpx.HTTPError) or (isinstance(exc, errors.ApiError)
+    return isinstance(exc, errors.TransportError) or (isinstance(exc, errors.ApiError)
                                                 and (exc.code >= 500 or exc.code == 429))
 
 
@@ -784,7 +783,7 @@ def main(argv: list[str] | None = None) -> None:
         code = asyncio.run(serve(settings))
     except* KeyboardInterrupt:
         pass
-    except* (errors.ApiError, httpx.HTTPError, OSError, ValueError, RuntimeError) as group:
+    except* (errors.ApiError, errors.TransportError, OSError, ValueError, RuntimeError) as group:
         log.error("hollow kubelet stopped: %s", describe(first_leaf(group)))  # one clear line, no traceback
         code = 1
     sys.exit(code)

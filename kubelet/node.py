@@ -31,7 +31,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 
 from apiserver.discovery import GIT_VERSION
 from common.quantity import canonical_quantity, parse_quantity
@@ -584,7 +583,7 @@ class NodeAgent:
         for attempt in range(NODE_STATUS_UPDATE_RETRY):
             try:
                 return await self._try_update_node_status()
-            except (errors.ApiError, httpx.HTTPError) as exc:
+            except (errors.ApiError, errors.TransportError) as exc:
                 log.warning("error updating node %s status (attempt %d), will retry: %s", self.name, attempt + 1, exc)
         raise NodeStatusError("update node status exceeds retry count")
 
@@ -808,7 +807,7 @@ class NodeAgent:
         while True:
             try:
                 return await self._ensure_lease()
-            except (errors.ApiError, httpx.HTTPError) as exc:
+            except (errors.ApiError, errors.TransportError) as exc:
                 sleep = min(2 * sleep, MAX_BACKOFF_S)
                 log.warning("failed to ensure node lease exists, will retry in %.1fs: %s", sleep, exc)
                 await asyncio.sleep(sleep)
@@ -833,7 +832,7 @@ class NodeAgent:
                 return
             except errors.Conflict:
                 base = (await self._backoff_ensure_lease())[0]  # someone else wrote it: start from theirs
-            except (errors.ApiError, httpx.HTTPError) as exc:
+            except (errors.ApiError, errors.TransportError) as exc:
                 log.warning("failed to update node lease: %s", exc)
         raise NodeStatusError(f"failed {LEASE_UPDATE_RETRIES} attempts to update lease")
 
@@ -852,7 +851,7 @@ class NodeAgent:
                 node = await self.client.get(kinds.NODES, self.name)
                 lease["metadata"]["ownerReferences"] = [{"apiVersion": "v1", "kind": "Node", "name": self.name,
                                                          "uid": node["metadata"]["uid"]}]
-            except (errors.ApiError, httpx.HTTPError) as exc:
+            except (errors.ApiError, errors.TransportError) as exc:
                 log.warning("failed to get node %s to own its lease: %s", self.name, exc)
         return lease
 
@@ -911,7 +910,7 @@ class NodeAgent:
         while True:
             try:
                 await step()
-            except (NodeStatusError, errors.ApiError, httpx.HTTPError) as exc:
+            except (NodeStatusError, errors.ApiError, errors.TransportError) as exc:
                 log.warning("%s failed, will retry in %ss: %s", getattr(step, "__name__", "step"), period_s, exc)
             except Exception:  # noqa: BLE001 - a daemon loop logs and carries on
                 log.exception("node status/lease step failed")

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 NOT_TERMINAL = "status.phase!=Succeeded,status.phase!=Failed"  # finished pods use no room, as upstream's informer
-MAX_BINDS_IN_FLIGHT = 4
+MAX_BINDS_IN_FLIGHT = 16
 
 ATTEMPTS = Counter("scheduler_schedule_attempts_total", "Scheduling attempts by result", ["result", "profile"])
 E2E_SECONDS = Histogram("scheduler_pod_scheduling_duration_seconds",
