@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+import orjson
 from prometheus_client import Counter, Gauge
 
 from common import selectors
@@ -34,12 +35,17 @@ TERMINATED = Counter("apiserver_terminated_watchers_total", "watchers closed for
 
 
 def dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact UTF-8 JSON.  orjson: encoding and decoding are a sixth of the apiserver's CPU with the
+    standard library and several times cheaper with it (measured under bench/scheduler.py)."""
+    try:
+        return orjson.dumps(obj)
+    except TypeError:  # an integer beyond 64 bits: only the standard library writes those
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def decode(value: bytes, revision: int) -> dict[str, Any]:
     """A stored value as an API object: resourceVersion is the etcd revision, never stored."""
-    obj = json.loads(value)
+    obj = orjson.loads(value)
     obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
     return obj
 

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import orjson
 
 from . import errors, kubeconfig
 from .api.registry import ResourceType
@@ -154,7 +155,7 @@ class ApiClient:
                 if resp.status >= 400:
                     raise _error(resp.status, await resp.read())
                 async for line in _lines(resp.content):
-                    event = json.loads(line)
+                    event = orjson.loads(line)  # a sixth of a daemon's CPU went to json.loads here
                     if event["type"] == "ERROR":
                         raise errors.from_status(event["object"], event["object"].get("code", 500))
                     yield event["type"], event["object"]
@@ -166,7 +167,7 @@ class ApiClient:
     async def request(self, method: str, path: str, *, json_body: Any = None, content: bytes | None = None,
                       params: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> Any:
         if json_body is not None:
-            content = json.dumps(json_body).encode()
+            content = orjson.dumps(json_body)
             headers = {"Content-Type": "application/json", **(headers or {})}
         try:
             async with self._http().request(method, self.server + path, data=content,
@@ -177,7 +178,7 @@ class ApiClient:
         if status >= 400:
             raise _error(status, body)
         if content_type == "application/json":
-            return json.loads(body)
+            return orjson.loads(body)
         return body.decode(errors="replace")
 
 

@@ -384,3 +384,18 @@ class Informer:
     def _name(self) -> str:
         where = f" in {self.namespace}" if self.namespace else ""
         return f"informer {self.rt.plural}{where}"
+
+
+class SharedInformers:
+    """One informer per (resource, selectors) for a whole process, as client-go's SharedInformerFactory:
+    controllers that watch the same kind share one list+watch and one cache."""
+
+    def __init__(self, client: ListWatchClient) -> None:
+        self.client = client
+        self._informers: dict[tuple[Any, ...], Informer] = {}
+
+    def get(self, rt: ResourceType, namespace: str | None = None, **kwargs: Any) -> Informer:
+        key = (rt.group, rt.plural, namespace, tuple(sorted(kwargs.items())))
+        if key not in self._informers:
+            self._informers[key] = Informer(self.client, rt, namespace, **kwargs)
+        return self._informers[key]
