@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
@@ -75,7 +76,7 @@ class Watcher:
             async with client.stream("GET", self.url, params=params) as stream:
                 self.ready.set()
                 async for line in stream.aiter_lines():
-                    self._event(json.loads(line), time.perf_counter())
+                    self._event(orjson.loads(line), time.perf_counter())
 
     def _event(self, event: dict[str, Any], now: float) -> None:
         obj = event.get("object") or {}

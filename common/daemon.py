@@ -6,6 +6,12 @@ import logging
 import os
 import re
 import sys
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import PlainTextResponse, Response
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -40,3 +46,25 @@ def setup_logging(component: str, verbosity: int = 0) -> None:
         format=f"%(asctime)s %(levelname)s {component} %(name)s: %(message)s")
     for noisy in ("uvicorn.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def http_server(app: Any, host: str, port: int) -> uvicorn.Server:
+    """uvicorn on the running loop, quiet: for a daemon's side API (not the apiserver, which tunes its own)."""
+    config = uvicorn.Config(app, host=host, port=port, loop="none", lifespan="off", access_log=False,
+                            log_level="warning", ws_max_size=1 << 24)
+    return uvicorn.Server(config)
+
+
+def health_server(host: str, port: int) -> uvicorn.Server:
+    """/healthz and Prometheus /metrics, as every component serves them."""
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return PlainTextResponse("ok")
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return http_server(app, host, port)

@@ -11,16 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import docker.errors
-import uvicorn
-from fastapi import FastAPI
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.responses import PlainTextResponse, Response
 
 from apiserver.discovery import GIT_VERSION
 from common import errors
 from common.api import kinds
 from common.client import ApiClient
-from common.daemon import add_logging_flags, env_default, parse_duration, setup_logging
+from common.daemon import add_logging_flags, env_default, health_server, http_server, parse_duration, setup_logging
 from common.events import EventRecorder
 
 from . import images, status
@@ -169,31 +165,11 @@ async def serve(settings: Settings) -> int:
         tg.create_task(node.run(lambda: (True, "")))  # registers the Node, then keeps its Lease and status
         await kubelet.run(tg)
         if settings.healthz_port:
-            tg.create_task(_health_server(settings).serve())
+            tg.create_task(health_server(settings.healthz_bind_address, settings.healthz_port).serve())
         api = KubeletServer(runtime, lambda ns, name: kubelet.pods.get(f"{ns}/{name}"), kubelet.pods.list)
-        tg.create_task(_uvicorn(api.app(), settings.address, 0).serve(sockets=[api_socket]))
+        tg.create_task(http_server(api.app(), settings.address, 0).serve(sockets=[api_socket]))
         log.info("kubelet %s running pods for node %s (%s)", GIT_VERSION, settings.node_name, settings.node_ip)
     return 0
-
-
-def _health_server(settings: Settings) -> uvicorn.Server:
-    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-
-    @app.get("/healthz")
-    async def healthz() -> Response:
-        return PlainTextResponse("ok")
-
-    @app.get("/metrics")
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-    return _uvicorn(app, settings.healthz_bind_address, settings.healthz_port)
-
-
-def _uvicorn(app: Any, host: str, port: int) -> uvicorn.Server:
-    config = uvicorn.Config(app, host=host, port=port, loop="none", lifespan="off", access_log=False,
-                            log_level="warning", ws_max_size=1 << 24)
-    return uvicorn.Server(config)
 
 
 def _bind(address: str, port: int) -> socket.socket:

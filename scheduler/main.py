@@ -7,15 +7,11 @@ import logging
 import sys
 from dataclasses import dataclass
 
-import uvicorn
-from fastapi import FastAPI
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.responses import PlainTextResponse, Response
 
 from apiserver.discovery import GIT_VERSION
 from common import errors
 from common.client import ApiClient
-from common.daemon import add_logging_flags, env_default, setup_logging
+from common.daemon import add_logging_flags, env_default, health_server, setup_logging
 from common.events import EventRecorder
 from common.leaderelection import LeaderElectionConfig, LeaderElector, LeadershipLost
 
@@ -68,7 +64,7 @@ async def serve(settings: Settings) -> int:
     election = config.leader_election
     async with asyncio.TaskGroup() as tg:
         if settings.port:
-            tg.create_task(_health_server(settings).serve())
+            tg.create_task(health_server(settings.bind_address, settings.port).serve())
         if not election.leader_elect:
             await scheduler.run()
             return 0
@@ -79,22 +75,6 @@ async def serve(settings: Settings) -> int:
                  election.resource_name, elector.config.identity)
         await elector.run(scheduler.run)
     return 0
-
-
-def _health_server(settings: Settings) -> uvicorn.Server:
-    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-
-    @app.get("/healthz")
-    async def healthz() -> Response:
-        return PlainTextResponse("ok")
-
-    @app.get("/metrics")
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-    config = uvicorn.Config(app, host=settings.bind_address, port=settings.port, loop="none", lifespan="off",
-                            access_log=False, log_level="warning")
-    return uvicorn.Server(config)
 
 
 def main(argv: list[str] | None = None) -> None:
