@@ -1,1 +1,1 @@
-"""kube-controller-manager: level-triggered controllers (arrives with the controller-manager issue)."""
+"""kube-controller-manager: level-triggered reconcile loops for ReplicaSets, Deployments, Endpoints, namespaces, nodes."""

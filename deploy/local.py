@@ -1,4 +1,5 @@
-"""`make up` / `make down`: etcd, apiserver, scheduler and a kubelet as background processes; state and logs in .kubelab/.
+"""`make up` / `make down`: the local cluster (etcd, apiserver, scheduler, controller-manager, kubelet) in the
+background; state and logs in .kubelab/.
 
 Idempotent: `up` starts only what is not already running and healthy; `down`
 stops what `up` started (found by pid files) and removes the pod containers the
@@ -32,6 +33,7 @@ API_PORT = int(os.environ.get("KUBELAB_API_PORT", 8080))
 KUBELET_HEALTHZ_PORT = int(os.environ.get("KUBELAB_KUBELET_HEALTHZ_PORT", 10248))
 KUBELET_PORT = int(os.environ.get("KUBELAB_KUBELET_PORT", 10250))  # the kubelet API: logs, exec, stats
 SCHEDULER_PORT = int(os.environ.get("KUBELAB_SCHEDULER_PORT", 10259))  # its /healthz and /metrics
+CONTROLLER_MANAGER_PORT = int(os.environ.get("KUBELAB_CONTROLLER_MANAGER_PORT", 10257))
 NODE_NAME_FILE = STATE / "kubelet.node"  # the node `up` started, so `down` cleans up the same one
 _DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
@@ -53,6 +55,9 @@ def control_plane() -> list[Component]:
         Component("scheduler", [sys.executable, "-m", "scheduler", "--server", f"http://127.0.0.1:{API_PORT}",
                                 "--port", str(SCHEDULER_PORT)], [SCHEDULER_PORT],
                   f"http://127.0.0.1:{SCHEDULER_PORT}/healthz"),
+        Component("controller-manager", [sys.executable, "-m", "controller_manager", "--server",
+                                         f"http://127.0.0.1:{API_PORT}", "--port", str(CONTROLLER_MANAGER_PORT)],
+                  [CONTROLLER_MANAGER_PORT], f"http://127.0.0.1:{CONTROLLER_MANAGER_PORT}/healthz"),
     ]
 
 
@@ -104,7 +109,7 @@ def running(name: str, health_url: str) -> bool:
 def start(component: Component) -> None:
     pid_file = STATE / f"{component.name}.pid"
     if running(component.name, component.health_url):
-        print(f"  {component.name:<10} already running")
+        print(f"  {component.name:<18} already running")
         return
     for port in component.ports:
         if port_in_use(port):
@@ -119,7 +124,7 @@ def start(component: Component) -> None:
         if proc.poll() is not None or time.monotonic() > deadline:
             sys.exit(f"error: {component.name} did not start; see {STATE / (component.name + '.log')}")
         time.sleep(0.2)
-    print(f"  {component.name:<10} started (pid {proc.pid})")
+    print(f"  {component.name:<18} started (pid {proc.pid})")
 
 
 def build_images() -> str | None:
@@ -128,7 +133,7 @@ def build_images() -> str | None:
                           check=False)
     for line in done.stdout.splitlines():  # "kubelab/pause:3.9: present sha256:..."
         tag, _, rest = line.partition(": ")
-        print(f"  {'image':<10} {tag} {rest.split(' ')[0]}")
+        print(f"  {'image':<18} {tag} {rest.split(' ')[0]}")
     if done.returncode == 0:
         return None
     lines = [line for line in done.stderr.splitlines() if line.strip()]
@@ -140,7 +145,7 @@ def start_kubelet() -> str | None:
     node = node_name()
     health_url = f"http://127.0.0.1:{KUBELET_HEALTHZ_PORT}/healthz"
     if running("kubelet", health_url):
-        print(f"  {'kubelet':<10} already running")
+        print(f"  {'kubelet':<18} already running")
         return None
     problem = build_images()
     if problem is not None:
@@ -185,7 +190,7 @@ def stop(name: str) -> None:
     else:
         os.killpg(pid, signal.SIGKILL)
     pid_file.unlink(missing_ok=True)
-    print(f"  {name:<10} stopped")
+    print(f"  {name:<18} stopped")
 
 
 def remove_pod_containers(node: str) -> None:
@@ -206,7 +211,7 @@ def remove_pod_containers(node: str) -> None:
         print(f"warning: cannot reach Docker to remove node {node}'s pod containers: {err}", file=sys.stderr)
         return
     if containers:
-        print(f"  {'pods':<10} removed {len(containers)} container(s) of node {node}")
+        print(f"  {'pods':<18} removed {len(containers)} container(s) of node {node}")
 
 
 def down() -> None:
@@ -214,7 +219,7 @@ def down() -> None:
     node = recorded_node()
     if node:
         remove_pod_containers(node)
-    for name in ("scheduler", "apiserver", "etcd"):
+    for name in ("controller-manager", "scheduler", "apiserver", "etcd"):
         stop(name)
 
 

@@ -7,7 +7,6 @@ import logging
 import sys
 from dataclasses import dataclass
 
-
 from apiserver.discovery import GIT_VERSION
 from common import errors
 from common.client import ApiClient

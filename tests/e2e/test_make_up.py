@@ -1,5 +1,6 @@
 """`make up` / `make down` (deploy/local.py): idempotent, data survives a down/up, kubectl works with its kubeconfig,
-the kubelet registers this machine's Node, the scheduler places a pod applied with kubectl and the kubelet runs it, and `down` leaves no pod running."""
+the kubelet registers this machine's Node, the scheduler places a pod applied with kubectl and the kubelet runs it,
+and a Deployment rolls through the controller-manager, and `down` leaves no pod running."""
 from __future__ import annotations
 
 import os
@@ -45,7 +46,7 @@ def test_up_is_idempotent_and_state_survives_down(tmp_path: Path, kubectl_dir: P
     env = {**os.environ, "KUBELAB_HOME": str(tmp_path / "state"), "KUBELAB_ETCD_PORT": str(free_port()),
            "KUBELAB_ETCD_PEER_PORT": str(free_port()), "KUBELAB_API_PORT": str(free_port()),
            "KUBELAB_KUBELET_HEALTHZ_PORT": str(free_port()), "KUBELAB_KUBELET_PORT": str(free_port()),
-           "KUBELAB_SCHEDULER_PORT": str(free_port()),
+           "KUBELAB_SCHEDULER_PORT": str(free_port()), "KUBELAB_CONTROLLER_MANAGER_PORT": str(free_port()),
            "KUBELAB_NODE_NAME": node}
     engine = docker.from_env()
 
@@ -63,11 +64,11 @@ def test_up_is_idempotent_and_state_survives_down(tmp_path: Path, kubectl_dir: P
 
     try:
         first = run_local("up", env)
-        assert first.count("started") == 4 and "export KUBECONFIG=" in first
+        assert first.count("started") == 5 and "export KUBECONFIG=" in first
         assert first.count("already running") == 0
         assert f"node {node}" in first
         second = run_local("up", env)
-        assert second.count("already running") == 4 and "started" not in second
+        assert second.count("already running") == 5 and "started" not in second
 
         kubectl("wait", "--for=condition=Ready", f"node/{node}", "--timeout=60s")
         manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: survivor\ndata:\n  a: b\n"
@@ -81,6 +82,14 @@ def test_up_is_idempotent_and_state_survives_down(tmp_path: Path, kubectl_dir: P
         assert "NotFound" in subprocess.run([*kubectl_base, "get", "pod", "sleeper"], capture_output=True,
                                             text=True).stderr
         assert node_containers("running") == []
+
+        kubectl("create", "deployment", "web", f"--image={DEFAULT_BUSYBOX_IMAGE}", "--replicas=2", "--",
+                "sleep", "3600")
+        kubectl("rollout", "status", "deployment/web", "--timeout=120s")
+        kubectl("rollout", "restart", "deployment/web")
+        kubectl("rollout", "status", "deployment/web", "--timeout=120s")
+        assert kubectl("get", "rs", "-l", "app=web", "-o", "name").count("replicaset") == 2  # rolled: a new RS
+        kubectl("delete", "deployment", "web")
 
         kubectl("apply", "-f", "-", stdin=pod_manifest("left-running"))
         kubectl("wait", "--for=jsonpath={.status.phase}=Running", "pod/left-running", "--timeout=90s")
