@@ -2,16 +2,20 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import re
 import sys
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, NoReturn
 
 import uvicorn
 from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import PlainTextResponse, Response
+
+from . import errors
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -68,3 +72,22 @@ def health_server(host: str, port: int) -> uvicorn.Server:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return http_server(app, host, port)
+
+
+def run_main(component: str, serve: Callable[[], Coroutine[Any, Any, int]],
+             fatal: tuple[type[BaseException], ...] = ()) -> NoReturn:
+    """Run a daemon's `serve()` and exit with its code; expected failures end in one log line, not a traceback.
+    Losing leadership exits 1 so a supervisor's restart campaigns again, as upstream's components do."""
+    from .leaderelection import LeadershipLost  # here: leader election needs the API client, daemon.py does not
+    code = 0
+    try:
+        code = asyncio.run(serve())
+    except* KeyboardInterrupt:
+        pass
+    except* LeadershipLost as group:
+        logging.getLogger(component).error("%s; exiting so a restart campaigns again", group.exceptions[0])
+        code = 1
+    except* (errors.ApiError, OSError, *fatal) as group:
+        logging.getLogger(component).error("%s stopped: %s", component, group.exceptions[0])
+        code = 1
+    sys.exit(code)

@@ -145,3 +145,13 @@ class LeaderElector:
 
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+async def run_as_leader(client: Any, config: LeaderElectionConfig | None,
+                        work: Callable[[], Awaitable[None]]) -> None:
+    """Run `work` now (config None: leader election off) or only while holding the Lease."""
+    if config is None:
+        await work()
+        return
+    log.info("%s waiting to lead lease %s/%s", config.identity, config.namespace, config.name)
+    await LeaderElector(client, config).run(work)

@@ -4,23 +4,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from apiserver.discovery import GIT_VERSION
-from common import errors
 from common.client import ApiClient
 from common.controller import Controller
-from common.daemon import (
-    add_logging_flags,
-    env_default,
-    health_server,
-    parse_duration,
-    setup_logging,
-)
+from common.daemon import add_logging_flags, env_default, health_server, parse_duration, run_main, setup_logging
 from common.informer import SharedInformers
-from common.leaderelection import LeaderElectionConfig, LeaderElector, LeadershipLost
+from common.leaderelection import LeaderElectionConfig, run_as_leader
 
 log = logging.getLogger("controller_manager")
 
@@ -51,6 +43,7 @@ def _registry() -> dict[str, Factory]:
     """Every controller by its upstream name (`--controllers` takes these)."""
     from .deployment import DeploymentController
     from .endpoints import EndpointsController
+    from .garbagecollector import GarbageCollectorController
     from .namespace import NamespaceController
     from .nodeipam import NodeIpamController
     from .nodelifecycle import NodeLifecycleController
@@ -67,6 +60,7 @@ def _registry() -> dict[str, Factory]:
             node_monitor_period_s=s.node_monitor_period_s),
         "nodeipam": lambda c, i, s: NodeIpamController(c, i, cluster_cidr=s.cluster_cidr,
                                                       node_cidr_mask_size=s.node_cidr_mask_size),
+        "garbagecollector": lambda c, i, s: GarbageCollectorController(c, i),
     }
 
 
@@ -139,29 +133,14 @@ async def serve(settings: Settings) -> int:
     async with asyncio.TaskGroup() as tg:
         if settings.port:
             tg.create_task(health_server(settings.bind_address, settings.port).serve())
-        if not settings.leader_elect:
-            await run_controllers(client, settings)
-            return 0
-        elector = LeaderElector(client, LeaderElectionConfig(
+        lease = None if not settings.leader_elect else LeaderElectionConfig(
             "kube-controller-manager", "kube-system", lease_duration_s=settings.lease_duration_s,
-            renew_deadline_s=settings.renew_deadline_s, retry_period_s=settings.retry_period_s))
-        log.info("kube-controller-manager %s waiting to lead as %s", GIT_VERSION, elector.config.identity)
-        await elector.run(lambda: run_controllers(client, settings))
+            renew_deadline_s=settings.renew_deadline_s, retry_period_s=settings.retry_period_s)
+        log.info("kube-controller-manager %s starting", GIT_VERSION)
+        await run_as_leader(client, lease, lambda: run_controllers(client, settings))
     return 0
 
 
 def main(argv: list[str] | None = None) -> None:
     settings = parse_args(argv)
-    code = 0
-    try:
-        code = asyncio.run(serve(settings))
-    except* KeyboardInterrupt:
-        pass
-    except* LeadershipLost as group:
-        log.error("%s; exiting so a restart campaigns again", group.exceptions[0])
-        code = 1
-    except* (errors.ApiError, OSError) as group:
-        log.error("controller-manager stopped: %s", group.exceptions[0])
-        code = 1
-    sys.exit(code)
-
+    run_main("controller-manager", lambda: serve(settings))

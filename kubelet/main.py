@@ -16,7 +16,8 @@ from apiserver.discovery import GIT_VERSION
 from common import errors
 from common.api import kinds
 from common.client import ApiClient
-from common.daemon import add_logging_flags, env_default, health_server, http_server, parse_duration, setup_logging
+from common.daemon import (add_logging_flags, env_default, health_server, http_server, parse_duration, run_main,
+                           setup_logging)
 from common.events import EventRecorder
 
 from . import images, status
@@ -188,12 +189,4 @@ def main(argv: list[str] | None = None) -> None:
         hollow_main(args)
         return
     settings = parse_args(argv)
-    code = 0
-    try:
-        code = asyncio.run(serve(settings))
-    except* KeyboardInterrupt:
-        pass
-    except* (errors.ApiError, OSError, docker.errors.DockerException, images.ImageBuildError) as group:
-        log.error("kubelet stopped: %s", group.exceptions[0])  # one clear line, not a traceback
-        code = 1
-    sys.exit(code)
+    run_main("kubelet", lambda: serve(settings), fatal=(docker.errors.DockerException, images.ImageBuildError))

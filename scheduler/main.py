@@ -4,15 +4,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import sys
 from dataclasses import dataclass
 
 from apiserver.discovery import GIT_VERSION
-from common import errors
 from common.client import ApiClient
-from common.daemon import add_logging_flags, env_default, health_server, setup_logging
+from common.daemon import add_logging_flags, env_default, health_server, run_main, setup_logging
 from common.events import EventRecorder
-from common.leaderelection import LeaderElectionConfig, LeaderElector, LeadershipLost
+from common.leaderelection import LeaderElectionConfig, run_as_leader
 
 from .config import SchedulerConfig, default_config, load_config
 from .framework import Framework
@@ -61,32 +59,17 @@ async def serve(settings: Settings) -> int:
     recorder = EventRecorder(client, config.profiles[0].scheduler_name)
     scheduler = Scheduler(client, profiles, recorder)
     election = config.leader_election
+    lease = None if not election.leader_elect else LeaderElectionConfig(
+        election.resource_name, election.resource_namespace, lease_duration_s=election.lease_duration_s,
+        renew_deadline_s=election.renew_deadline_s, retry_period_s=election.retry_period_s)
     async with asyncio.TaskGroup() as tg:
         if settings.port:
             tg.create_task(health_server(settings.bind_address, settings.port).serve())
-        if not election.leader_elect:
-            await scheduler.run()
-            return 0
-        elector = LeaderElector(client, LeaderElectionConfig(
-            election.resource_name, election.resource_namespace, lease_duration_s=election.lease_duration_s,
-            renew_deadline_s=election.renew_deadline_s, retry_period_s=election.retry_period_s))
-        log.info("kube-scheduler %s waiting to lead lease %s/%s as %s", GIT_VERSION, election.resource_namespace,
-                 election.resource_name, elector.config.identity)
-        await elector.run(scheduler.run)
+        log.info("kube-scheduler %s starting", GIT_VERSION)
+        await run_as_leader(client, lease, scheduler.run)
     return 0
 
 
 def main(argv: list[str] | None = None) -> None:
     settings = parse_args(argv)
-    code = 0
-    try:
-        code = asyncio.run(serve(settings))
-    except* KeyboardInterrupt:
-        pass
-    except* LeadershipLost as group:
-        log.error("%s; exiting so a restart campaigns again", group.exceptions[0])  # as upstream does
-        code = 1
-    except* (errors.ApiError, OSError) as group:
-        log.error("scheduler stopped: %s", group.exceptions[0])  # one clear line, not a traceback
-        code = 1
-    sys.exit(code)
+    run_main("scheduler", lambda: serve(settings))
