@@ -27,7 +27,10 @@ async def until(predicate: Any, timeout: float = 15.0) -> None:
             await asyncio.sleep(0.1)
 
 
-async def test_deleting_a_namespace_removes_its_content_then_itself(apiserver: Any) -> None:
+async def test_deleting_a_namespace_removes_its_content_then_itself(private_cluster: Any) -> None:
+    # A cluster of its own: the shared one holds every other test's Terminating namespace, which this
+    # controller would otherwise work through first.
+    _, apiserver = private_cluster
     name = f"t-ns-{uuid.uuid4().hex[:8]}"
     async with ApiClient(apiserver.url) as client:
         controller = NamespaceController(client, SharedInformers(client), content_requeue_s=0.5)

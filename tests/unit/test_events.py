@@ -5,7 +5,7 @@ import asyncio
 from typing import Any
 
 from common.errors import NotFound, ServiceUnavailable
-from common.events import EventRecorder
+from common.events import EventRecorder, SpamFilter
 
 Obj = dict[str, Any]
 POD = {"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "web", "namespace": "ns", "uid": "u1"}}
@@ -74,3 +74,26 @@ async def test_failures_are_logged_not_raised() -> None:
     await recorder.record(POD, "Normal", "Kept", "the API is back")
     await recorder.flush()
     assert [obj["reason"] for _, obj in client.calls] == ["Kept"]
+
+
+def test_spam_filter_allows_a_burst_per_object_then_one_per_five_minutes() -> None:
+    now = [0.0]
+    spam = SpamFilter(clock=lambda: now[0])
+    assert sum(spam.allow("rs-1") for _ in range(100)) == 25
+    assert spam.allow("rs-2")  # another object has its own bucket
+    now[0] += 299
+    assert not spam.allow("rs-1")
+    now[0] += 2
+    assert spam.allow("rs-1") and not spam.allow("rs-1")
+
+
+async def test_many_similar_events_become_one_combined_event() -> None:
+    client = RecordingClient()
+    recorder = EventRecorder(client, "replicaset-controller")  # type: ignore[arg-type]
+    rs = {"kind": "ReplicaSet", "apiVersion": "apps/v1", "metadata": {"name": "web", "namespace": "ns", "uid": "r1"}}
+    for i in range(15):
+        await recorder.record(rs, "Normal", "SuccessfulCreate", f"Created pod: web-{i}")
+    await recorder.flush()
+    creates = [obj for verb, obj in client.calls if verb == "create"]
+    assert len(creates) == 11 and creates[-1]["message"] == "(combined from similar events): Created pod: web-10"
+    assert [c for c in client.calls if c[0] == "patch"][-1][1][1] == 5  # the combined event counts the rest
