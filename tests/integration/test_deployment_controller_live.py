@@ -89,6 +89,7 @@ class ReplicaSetLog:
     def __init__(self) -> None:
         self.current: dict[str, Obj] = {}
         self.spec_sums: list[int] = []
+        self.available_sums: list[int] = []  # status.availableReplicas over all ReplicaSets, per observed moment
         self.snapshots: list[dict[str, tuple[int, int]]] = []  # name -> (spec.replicas, status.replicas)
         self.added: list[str] = []
 
@@ -104,6 +105,7 @@ class ReplicaSetLog:
             elif kind in ("ADDED", "MODIFIED"):
                 self.current[name] = rs
             self.spec_sums.append(r.sum_spec(list(self.current.values())))
+            self.available_sums.append(sum(r.status_of(x, "availableReplicas") for x in self.current.values()))
             self.snapshots.append({n: (r.spec_replicas(x), r.status_of(x, "replicas"))
                                    for n, x in self.current.items()})
 
@@ -166,6 +168,8 @@ async def test_rolling_update_and_undo(apiserver: Any, namespace: str) -> None:
         assert first["status"]["availableReplicas"] == 4
         assert r.condition(d["status"], r.AVAILABLE)["status"] == "True"
         assert r.condition(d["status"], r.PROGRESSING)["reason"] == r.NEW_RS_AVAILABLE
+        await until(lambda: log.caught_up(client, namespace), what="the ReplicaSet watch")
+        rollout_starts = len(log.available_sums)
 
         # kubectl set image: a strategic merge patch of the container
         patch = {"spec": {"template": {"spec": {"$setElementOrder/containers": [{"name": "main"}],
@@ -182,6 +186,8 @@ async def test_rolling_update_and_undo(apiserver: Any, namespace: str) -> None:
         assert r.spec_replicas(revs[2]) == 4 and r.spec_replicas(revs[1]) == 0
         assert revs[2]["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:2"
         assert max(log.spec_sums) == 4 + 1, log.spec_sums  # the surge was used, never exceeded, at any moment
+        during = log.available_sums[rollout_starts:]
+        assert min(during) >= 4 - 1, during  # and never fewer available than replicas - maxUnavailable
 
         # kubectl rollout undo: a JSON patch putting revision 1's template back (without the hash label)
         old_template = revs[1]["spec"]["template"]
