@@ -392,7 +392,7 @@ def report(r: dict[str, Any]) -> None:
     say(f"  rollout (template)  {r['rollout_s']:7.1f} s  ({n} pods replaced, maxSurge/maxUnavailable 25%)")
     say(f"      CPU s: {_cpu_text(r['rollout_cpu_s'])}")
     say(f"  events stored in the namespace afterwards: {r['events_stored']} (count total {r['event_count_sum']}), "
-        "each an API write besides the real work; see the controller-manager's 'event queue full' warnings")
+        "each an API write besides the real work (mostly the scheduler's one Scheduled event per pod)")
     say(f"  raw create+bind     {r['raw_s']:7.1f} s  ({r['raw_pods_per_s']:.0f} pods/s to Ready; requests done at "
         f"{r['raw_posted_s']:.1f} s; created→Ready p50 {r['raw_ready_p50_ms']:.0f} ms p99 "
         f"{r['raw_ready_p99_ms']:.0f} ms; no scheduler, no controllers)")
