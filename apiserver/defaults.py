@@ -382,6 +382,24 @@ def _secret(secret: Obj) -> None:
         del secret["stringData"]  # a write-only field: upstream never stores it
 
 
+def _replication_controller(rc: Obj) -> None:
+    """SetDefaults_ReplicationController: the selector and the object's labels from the template's labels."""
+    spec = _child(rc, "spec")
+    if spec is None:
+        return
+    template = _child(spec, "template", create=False)
+    labels = _child(template, "metadata", create=False) if template is not None else None
+    labels = labels.get("labels") if labels is not None else None
+    if isinstance(labels, dict) and labels:
+        if not spec.get("selector"):
+            spec["selector"] = dict(labels)
+        meta = _child(rc, "metadata")
+        if meta is not None and not meta.get("labels"):
+            meta["labels"] = dict(labels)
+    _default(spec, "replicas", 1)
+    _pod_template(spec)
+
+
 def _namespace(namespace: Obj) -> None:
     meta = _child(namespace, "metadata")
     if meta is None:
@@ -577,7 +595,8 @@ def _hpa(hpa: Obj) -> None:
 
 _DEFAULTERS: KindTable[Callable[[Obj], None] | None] = KindTable({
     kinds.PODS: _pod, kinds.SERVICES: _service, kinds.SECRETS: _secret, kinds.NAMESPACES: _namespace,
-    kinds.NODES: _node, kinds.ENDPOINTS: _endpoints, kinds.DEPLOYMENTS: _deployment,
+    kinds.NODES: _node, kinds.ENDPOINTS: _endpoints, kinds.REPLICATION_CONTROLLERS: _replication_controller,
+    kinds.DEPLOYMENTS: _deployment,
     kinds.REPLICASETS: _replica_set, kinds.DAEMONSETS: _daemon_set, kinds.STATEFULSETS: _stateful_set,
     kinds.JOBS: _job, kinds.CRONJOBS: _cron_job, kinds.HORIZONTAL_POD_AUTOSCALERS: _hpa,
 }, default=None)
@@ -615,6 +634,7 @@ _INITIAL_STATUS: KindTable[Obj] = KindTable({
     kinds.NAMESPACES: {"phase": "Active"},
     kinds.SERVICES: {"loadBalancer": {}},
     kinds.REPLICASETS: {"replicas": 0},
+    kinds.REPLICATION_CONTROLLERS: {"replicas": 0},
     kinds.STATEFULSETS: {"replicas": 0, "availableReplicas": 0},
     kinds.DAEMONSETS: {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
                        "numberReady": 0},

@@ -828,14 +828,17 @@ def decode_continue(token: str, prefix: str) -> tuple[int, str]:
 # -- scale, binding, finalize -------------------------------------------------------
 
 def scale_of(rt: ResourceType, obj: Obj) -> Obj:
-    """The autoscaling/v1 Scale view of a Deployment/ReplicaSet/StatefulSet."""
+    """The autoscaling/v1 Scale view of a Deployment/ReplicaSet/StatefulSet/ReplicationController."""
     meta, spec, status = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
+    selector = spec.get("selector")
+    if rt is kinds.REPLICATION_CONTROLLERS:  # core/v1 keeps a plain label map (upstream SelectorFromSet)
+        selector = {"matchLabels": selector if isinstance(selector, dict) else {}}
     scale_meta = {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
                   if k in meta}
     return {"kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": scale_meta,
             "spec": {"replicas": spec.get("replicas", 0)},
             "status": {"replicas": status.get("replicas", 0),
-                       "selector": selectors.selector_to_string(spec.get("selector"))}}
+                       "selector": selectors.selector_to_string(selector)}}
 
 
 def _set_replicas(rt: ResourceType, scale: Obj) -> Any:

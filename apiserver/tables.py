@@ -185,6 +185,25 @@ _REPLICASET_COLUMNS = (
                         "that must match in order to be controlled by this replica set. " + _DOC_LABEL_SELECTORS,
             priority=1),
 )
+_DOC_RC_LINK = ("More info: "
+                "https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller#what-is-a-replicationcontroller")
+_REPLICATION_CONTROLLER_COLUMNS = (
+    _NAME,
+    _column("Desired", "Replicas is the number of desired replicas. This is a pointer to distinguish between "
+                       f"explicit zero and unspecified. Defaults to 1. {_DOC_RC_LINK}", type_="integer"),
+    _column("Current", f"Replicas is the most recently observed number of replicas. {_DOC_RC_LINK}",
+            type_="integer"),
+    _column("Ready", "The number of ready replicas for this replication controller.", type_="integer"),
+    _AGE,
+    _CONTAINERS,
+    _IMAGES,
+    _column("Selector", "Selector is a label query over pods that should match the Replicas count. If Selector is "
+                        "empty, it is defaulted to the labels present on the Pod template. Label keys and values "
+                        "that must match in order to be controlled by this replication controller, if empty "
+                        "defaulted to labels on Pod template. More info: "
+                        "https://kubernetes.io/docs/concepts/overview/working-with-objects/labels#label-selectors",
+            priority=1),
+)
 _DAEMONSET_COLUMNS = (
     _NAME,
     _column("Desired", "The total number of nodes that should be running the daemon pod (including nodes correctly "
@@ -780,6 +799,13 @@ def _replicaset_cells(replicaset: dict, now: datetime) -> list:
             _format_label_selector(spec.get("selector"))]
 
 
+def _replication_controller_cells(rc: dict, now: datetime) -> list:
+    """upstream printReplicationController: the selector is a plain label map (labels.FormatLabels)."""
+    spec, status = _dict(rc.get("spec")), _dict(rc.get("status"))
+    return [_name(rc), _int(spec.get("replicas")), _int(status.get("replicas")), _int(status.get("readyReplicas")),
+            age(rc, now), *_container_cells(_template_spec(rc)), _format_labels(spec.get("selector"))]
+
+
 def _daemonset_cells(daemonset: dict, now: datetime) -> list:
     status = _dict(daemonset.get("status"))
     counts = [_int(status.get(field)) for field in ("desiredNumberScheduled", "currentNumberScheduled",
@@ -951,6 +977,7 @@ _PRINTERS: dict[tuple[str, str], tuple[tuple[dict, ...], _Printer]] = {
     ("", "Secret"): (_SECRET_COLUMNS, _secret_cells),
     ("", "Event"): (_EVENT_COLUMNS, _event_cells),
     ("", "ServiceAccount"): (_SERVICE_ACCOUNT_COLUMNS, _service_account_cells),
+    ("", "ReplicationController"): (_REPLICATION_CONTROLLER_COLUMNS, _replication_controller_cells),
     ("apps", "Deployment"): (_DEPLOYMENT_COLUMNS, _deployment_cells),
     ("apps", "ReplicaSet"): (_REPLICASET_COLUMNS, _replicaset_cells),
     ("apps", "DaemonSet"): (_DAEMONSET_COLUMNS, _daemonset_cells),

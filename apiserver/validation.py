@@ -2031,6 +2031,28 @@ def _replica_template(e: Causes, spec: Obj, selector: Selector, path: str) -> No
     _always_restarting_template(e, template, template_path, "ReplicaSet")
 
 
+def _validate_replication_controller(e: Causes, obj: Obj, old: Obj | None) -> None:
+    """ValidateReplicationControllerSpec: the selector is a plain label map (defaulted from the template's labels),
+    required non-empty, and, unlike apps/v1 selectors, mutable."""
+    spec, path = e.mapping(obj, "spec", ""), "spec"
+    e.nonnegative("spec.minReadySeconds", e.integer(spec, "minReadySeconds", path))
+    selector = e.string_map(spec, "selector", path) or {}
+    if not selector:
+        e.required("spec.selector")
+    _labels(e, selector, "spec.selector")
+    e.nonnegative("spec.replicas", e.integer(spec, "replicas", path))
+    if spec.get("template") is None:
+        e.required("spec.template")
+        return
+    template, template_path = e.mapping(spec, "template", path), "spec.template"
+    labels = _template_labels(template)
+    if selector and not all((labels or {}).get(k) == v for k, v in selector.items()):
+        e.invalid("spec.template.metadata.labels", _labels_value(labels),
+                  "`selector` does not match template `labels`")
+    _pod_template(e, template, template_path)
+    _always_restarting_template(e, template, template_path, "ReplicationController")
+
+
 # --------------------------------------------------------------------------------------------------
 # apps/v1
 # --------------------------------------------------------------------------------------------------
@@ -3186,6 +3208,7 @@ _KIND_CHECKS: KindTable[KindCheck | None] = KindTable({
     kinds.PODS: _validate_pod, kinds.SERVICES: _validate_service, kinds.ENDPOINTS: _validate_endpoints,
     kinds.CONFIGMAPS: _validate_config_map, kinds.SECRETS: _validate_secret, kinds.NAMESPACES: _validate_namespace,
     kinds.NODES: _validate_node, kinds.EVENTS: _validate_event, kinds.DEPLOYMENTS: _validate_deployment,
+    kinds.REPLICATION_CONTROLLERS: _validate_replication_controller,
     kinds.REPLICASETS: _validate_replica_set, kinds.DAEMONSETS: _validate_daemon_set,
     kinds.STATEFULSETS: _validate_stateful_set, kinds.JOBS: _validate_job, kinds.CRONJOBS: _validate_cron_job,
     kinds.HORIZONTAL_POD_AUTOSCALERS: _validate_hpa, kinds.LEASES: _validate_lease,

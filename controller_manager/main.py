@@ -48,9 +48,11 @@ def _registry() -> dict[str, Factory]:
     from .nodeipam import NodeIpamController
     from .nodelifecycle import NodeLifecycleController
     from .replicaset import ReplicaSetController
+    from .replicationcontroller import ReplicationControllerController
     from .serviceaccount import ServiceAccountController
     return {
         "replicaset": lambda c, i, s: ReplicaSetController(c, i),
+        "replicationcontroller": lambda c, i, s: ReplicationControllerController(c, i),
         "deployment": lambda c, i, s: DeploymentController(c, i),
         "endpoints": lambda c, i, s: EndpointsController(c, i),
         "namespace": lambda c, i, s: NamespaceController(c, i),

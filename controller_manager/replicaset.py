@@ -16,8 +16,8 @@ Modelled on upstream pkg/controller/replicaset.  `reconcile("ns/name")`:
 
 Failed creates/deletes are recorded as Warning events, reported in the
 ReplicaFailure condition and retried with the queue's backoff.
-ReplicationController (core/v1) is not registered in common/api/kinds.py, so
-only ReplicaSets are handled; `rt` is a class attribute so one can be added.
+`rt` and `selector_of` are class attributes so a sibling kind can reuse all
+of this: replicationcontroller.py does so for core/v1 ReplicationControllers.
 """
 from __future__ import annotations
 
@@ -126,6 +126,11 @@ class ReplicaSetController(Controller):
         self.replicasets.add_handler(self._rs_added, self._rs_updated, self._rs_deleted)
         self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
 
+    @staticmethod
+    def selector_of(rs: Obj) -> LabelSelector:
+        """The pods an object of `rt` selects: apps/v1 spec.selector is a metav1.LabelSelector."""
+        return _selector(rs)
+
     # -- event handlers: only enqueue keys and settle expectations ------------------
 
     def _rs_added(self, rs: Obj) -> None:
@@ -153,7 +158,7 @@ class ReplicaSetController(Controller):
         namespace = (pod.get("metadata") or {}).get("namespace") or ""
         labels = podutil.labels_of(pod)
         return [rs for rs in self.replicasets.list(namespace)
-                if not (sel := _selector(rs)).empty and sel.matches(labels)]
+                if not (sel := self.selector_of(rs)).empty and sel.matches(labels)]
 
     def _pod_added(self, pod: Obj) -> None:
         if (pod.get("metadata") or {}).get("deletionTimestamp"):
@@ -234,7 +239,7 @@ class ReplicaSetController(Controller):
 
     async def _claim_pods(self, rs: Obj, candidates: list[Obj]) -> list[Obj]:
         """Adopt and release as needed; return the pods this ReplicaSet owns afterwards."""
-        claims = podutil.classify(rs, _selector(rs), candidates)
+        claims = podutil.classify(rs, self.selector_of(rs), candidates)
         if claims.adopt and not await self._can_adopt(rs):
             claims.adopt = []
         for pod in claims.release:
@@ -312,7 +317,7 @@ class ReplicaSetController(Controller):
         seen: dict[str, Obj] = {}
         pods = self.pods.list(namespace)
         for sibling in siblings:
-            selector = _selector(sibling)
+            selector = self.selector_of(sibling)
             for pod in pods:
                 if not selector.empty and selector.matches(podutil.labels_of(pod)):
                     seen.setdefault(pod["metadata"].get("uid") or podutil.pod_key(pod), pod)

@@ -31,6 +31,9 @@ SECRETS = register(ResourceType("", "v1", "Secret", "secrets", namespaced=True, 
 EVENTS = register(ResourceType("", "v1", "Event", "events", namespaced=True, short_names=("ev",),
                                field_selectors=_EVENT_FIELDS, tracks_generation=False,
                                allow_create_on_update=True))
+REPLICATION_CONTROLLERS = register(ResourceType("", "v1", "ReplicationController", "replicationcontrollers",
+                                                namespaced=True, short_names=("rc",), categories=("all",),
+                                                subresources=("status", "scale")))
 SERVICE_ACCOUNTS = register(ResourceType("", "v1", "ServiceAccount", "serviceaccounts", namespaced=True,
                                          short_names=("sa",), tracks_generation=False,
                                          allow_create_on_update=True, returns_deleted_object=True))

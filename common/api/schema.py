@@ -767,6 +767,20 @@ LeaseSpec = struct("v1.LeaseSpec", holderIdentity=ptr(STRING)@1, leaseDurationSe
     strategy=ptr(named("v1.CoordinatedLeaseStrategy"))@6, preferredHolder=ptr(STRING)@7)
 Lease = struct("v1.Lease", TYPE_META, metadata=ObjectMeta@1, spec=LeaseSpec@2)
 
+# --- core/v1 ReplicationController (after PodTemplateSpec) ---------------------------------------------------
+
+ReplicationControllerSpec = struct("v1.ReplicationControllerSpec", replicas=ptr(INT32)@1, minReadySeconds=INT32@4,
+    selector=map_of(STRING)@2, template=PodTemplateSpec@3)
+ReplicationControllerCondition = struct("v1.ReplicationControllerCondition",
+    type=always(named("v1.ReplicationControllerConditionType"))@1, status=always(CONDITION_STATUS)@2,
+    lastTransitionTime=TIME@3, reason=STRING@4, message=STRING@5)
+ReplicationControllerStatus = struct("v1.ReplicationControllerStatus", replicas=always(INT32)@1,
+    fullyLabeledReplicas=INT32@2, readyReplicas=INT32@4, availableReplicas=INT32@5, observedGeneration=INT64@3,
+    conditions=list_of(ReplicationControllerCondition, merge_key="type")@6)
+ReplicationController = struct("v1.ReplicationController", TYPE_META, metadata=ObjectMeta@1,
+    spec=ReplicationControllerSpec@2, status=ReplicationControllerStatus@3)
+
+
 # --- request bodies: meta/v1 DeleteOptions, autoscaling/v1 Scale, core/v1 Binding ------------------------------
 
 Preconditions = struct("v1.Preconditions", uid=ptr(UID)@1, resourceVersion=ptr(STRING)@2)
@@ -786,6 +800,7 @@ _KINDS: dict[tuple[str, str], Node] = {
     ("v1", "Namespace"): Namespace, ("v1", "Node"): NodeObject, ("v1", "Pod"): Pod, ("v1", "Service"): Service,
     ("v1", "Endpoints"): Endpoints, ("v1", "ConfigMap"): ConfigMap, ("v1", "Secret"): Secret,
     ("v1", "Event"): Event, ("v1", "ServiceAccount"): ServiceAccount, ("v1", "Binding"): Binding,
+    ("v1", "ReplicationController"): ReplicationController,
     ("apps/v1", "Deployment"): Deployment, ("apps/v1", "ReplicaSet"): ReplicaSet,
     ("apps/v1", "DaemonSet"): DaemonSet, ("apps/v1", "StatefulSet"): StatefulSet,
     ("batch/v1", "Job"): Job, ("batch/v1", "CronJob"): CronJob,

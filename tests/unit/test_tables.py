@@ -538,6 +538,8 @@ EXPECTED_COLUMNS = {
                    ("Images", 1), ("Selector", 1)],
     "ReplicaSet": [("Name", 0), ("Desired", 0), ("Current", 0), ("Ready", 0), ("Age", 0), ("Containers", 1),
                    ("Images", 1), ("Selector", 1)],
+    "ReplicationController": [("Name", 0), ("Desired", 0), ("Current", 0), ("Ready", 0), ("Age", 0),
+                              ("Containers", 1), ("Images", 1), ("Selector", 1)],
     "DaemonSet": [("Name", 0), ("Desired", 0), ("Current", 0), ("Ready", 0), ("Up-to-date", 0), ("Available", 0),
                   ("Node Selector", 0), ("Age", 0), ("Containers", 1), ("Images", 1), ("Selector", 1)],
     "StatefulSet": [("Name", 0), ("Ready", 0), ("Age", 0), ("Containers", 1), ("Images", 1)],

@@ -67,6 +67,8 @@ RAW: dict[ResourceType, dict[str, Any]] = {
                   "status": {"capacity": {"cpu": "2", "memory": "4Gi", "pods": "110"}}},
     kinds.DEPLOYMENTS: {"metadata": _meta("web"), "spec": {"selector": {"matchLabels": APP},
                                                           "template": _template(APP)}},
+    kinds.REPLICATION_CONTROLLERS: {"metadata": _meta("web-rc"), "spec": {"replicas": 2, "selector": APP,
+                                                                      "template": _template(APP)}},
     kinds.REPLICASETS: {"metadata": _meta("web-5d8f"), "spec": {"replicas": 2, "selector": {"matchLabels": APP},
                                                                "template": _template(APP)}},
     kinds.DAEMONSETS: {"metadata": _meta("agent"), "spec": {"selector": {"matchLabels": APP},
