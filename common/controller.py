@@ -8,8 +8,8 @@ compare with the desired state, act.  Handlers only ever enqueue keys, so
 reconciling is level-triggered and idempotent.
 
 A reconcile that returns forgets the key's backoff; one that raises is
-logged and retried with per-key exponential backoff; `NotFound` counts as
-done (the object went away).  Tests drive it one key at a time with
+logged and retried with per-key exponential backoff (a 409 Conflict quietly:
+the cache was stale); `NotFound` counts as done (the object went away).  Tests drive it one key at a time with
 `process_next()`.
 """
 from __future__ import annotations
@@ -126,6 +126,9 @@ class Controller:
             await self.reconcile(key)
         except errors.NotFound:
             self.queue.forget(key)
+        except errors.Conflict as exc:  # a stale cache lost a compare-and-swap: expected, retry without a traceback
+            log.info("%s: %s changed meanwhile, retrying: %s", self.name, key, exc.message)
+            self.queue.add_rate_limited(key)
         except Exception:  # noqa: BLE001 - one bad key must not stop the workers
             log.exception("%s: reconciling %s failed (retry %d)", self.name, key, self.queue.num_requeues(key) + 1)
             self.queue.add_rate_limited(key)

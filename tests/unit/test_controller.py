@@ -195,3 +195,14 @@ async def test_run_syncs_informers_then_workers_reconcile_each_key_alone() -> No
     assert all(controller.seen_synced)
     assert controller.queue.num_requeues("default/flaky") == 0
     assert controller.queue.shutting_down
+
+
+async def test_a_conflict_is_retried_quietly(caplog: pytest.LogCaptureFixture) -> None:
+    controller = ScriptedController(FakeListWatch(), base_delay_s=0.001)
+    controller.failures["default/a"] = [errors.Conflict("the object has been modified")]
+    controller.queue.add("default/a")
+    await step(controller)
+    assert controller.queue.num_requeues("default/a") == 1
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]  # no traceback for an expected race
+    await step(controller)
+    assert controller.calls == ["default/a", "default/a"]
