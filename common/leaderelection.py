@@ -11,6 +11,7 @@ wait out the duration.
 from __future__ import annotations
 
 import asyncio
+import math
 import logging
 import socket
 import time
@@ -126,7 +127,7 @@ class LeaderElector:
             spec["acquireTime"] = now
             spec["leaseTransitions"] = int(spec.get("leaseTransitions") or 0) + (1 if lease is not None else 0)
         spec.update({"holderIdentity": self.config.identity, "renewTime": now,
-                     "leaseDurationSeconds": int(self.config.lease_duration_s)})
+                     "leaseDurationSeconds": math.ceil(self.config.lease_duration_s)})
         try:
             if lease is None:
                 await self.client.create(kinds.LEASES, {"metadata": {"name": self.config.name,
