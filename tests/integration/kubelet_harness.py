@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -60,8 +61,10 @@ class Node:
 
     def cleanup(self) -> None:
         self.process.stop()
-        for container in self.containers():
-            container.remove(force=True)
+        for _ in range(2):  # a create the kubelet had in flight when stopped lands in Docker a moment later
+            for container in self.containers():
+                container.remove(force=True)
+            time.sleep(0.5)
         httpx.delete(f"{self.api_url}/api/v1/nodes/{self.name}")
 
 
