@@ -219,6 +219,8 @@ def down() -> None:
     node = recorded_node()
     if node:
         remove_pod_containers(node)
+        time.sleep(0.5)  # a create the kubelet had in flight when stopped lands in Docker a moment later
+        remove_pod_containers(node)
     for name in ("controller-manager", "scheduler", "apiserver", "etcd"):
         stop(name)
 
