@@ -41,6 +41,27 @@ spec:
 """
 
 
+def deployment_manifest(name: str) -> str:
+    return f"""apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      terminationGracePeriodSeconds: 5
+      containers:
+      - name: main
+        image: {DEFAULT_BUSYBOX_IMAGE}
+        command: ["sleep", "3600"]
+"""
+
+
 def test_up_is_idempotent_and_state_survives_down(tmp_path: Path, kubectl_dir: Path) -> None:
     node = f"e2e-{uuid.uuid4().hex[:8]}"  # never a real developer's node: `down` removes this node's containers
     env = {**os.environ, "KUBELAB_HOME": str(tmp_path / "state"), "KUBELAB_ETCD_PORT": str(free_port()),
@@ -83,8 +104,7 @@ def test_up_is_idempotent_and_state_survives_down(tmp_path: Path, kubectl_dir: P
                                             text=True).stderr
         assert node_containers("running") == []
 
-        kubectl("create", "deployment", "web", f"--image={DEFAULT_BUSYBOX_IMAGE}", "--replicas=2", "--",
-                "sleep", "3600")
+        kubectl("apply", "-f", "-", stdin=deployment_manifest("web"))
         kubectl("rollout", "status", "deployment/web", "--timeout=120s")
         kubectl("rollout", "restart", "deployment/web")
         kubectl("rollout", "status", "deployment/web", "--timeout=120s")
