@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from common.api import kinds
 from common.api.registry import ResourceType
 from common.errors import field_cause
+from common.memo import REMEMBERED_LENGTH, remember_short
 from common.quantity import canonical_quantity, format_quantity, parse_quantity, parse_quantity_with_format
 
 Cause = dict[str, str]
@@ -88,39 +89,15 @@ _HTTP_HEADER = re.compile(_HTTP_HEADER_FMT)
 _PORT_NAME_CHARS = re.compile("[-a-z0-9]+")
 _LOWER_LETTER = re.compile("[a-z]")
 _INTEGER = re.compile("[+-]?[0-9]+")
-
 T = TypeVar("T")
-_UNSEEN: Any = object()
-_REMEMBERED_LENGTH = 512  # longer strings are no valid name, key or quantity, and may be big request data
-
-
-def _remember_short(check: Callable[[str], T]) -> Callable[[str], T]:
-    """A pure check of one string that remembers its answers for short strings: the same few names, labels, keys
-    and quantities come by on every write.  A long string is checked afresh and never kept alive; the memory is
-    emptied when it holds 4096 answers (the working set is far smaller)."""
-    answers: dict[str, T] = {}
-
-    @functools.wraps(check)
-    def remembered(value: str) -> T:
-        answer = answers.get(value, _UNSEEN)
-        if answer is _UNSEEN:
-            answer = check(value)
-            if len(value) <= _REMEMBERED_LENGTH:
-                if len(answers) >= 4096:
-                    answers.clear()
-                answers[value] = answer
-        return answer
-    return remembered
-
 
 # The format checks below answer with tuples (they are remembered); the public functions copy one into a list.
-
 
 def is_dns1123_label(value: Any) -> list[str]:
     return list(_dns1123_label_errors(value)) if isinstance(value, str) else [_NOT_A_STRING]
 
 
-@_remember_short
+@remember_short
 def _dns1123_label_errors(value: str) -> tuple[str, ...]:
     errs = [max_len_error(MAX_LABEL_LENGTH)] if _byte_len(value) > MAX_LABEL_LENGTH else []
     if not _DNS1123_LABEL.fullmatch(value):
@@ -135,7 +112,7 @@ def is_dns1123_subdomain(value: Any) -> list[str]:
     return list(_dns1123_subdomain_errors(value)) if isinstance(value, str) else [_NOT_A_STRING]
 
 
-@_remember_short
+@remember_short
 def _dns1123_subdomain_errors(value: str) -> tuple[str, ...]:
     errs = [max_len_error(MAX_SUBDOMAIN_LENGTH)] if _byte_len(value) > MAX_SUBDOMAIN_LENGTH else []
     if not _DNS1123_SUBDOMAIN.fullmatch(value):
@@ -147,7 +124,7 @@ def is_dns1035_label(value: Any) -> list[str]:
     return list(_dns1035_label_errors(value)) if isinstance(value, str) else [_NOT_A_STRING]
 
 
-@_remember_short
+@remember_short
 def _dns1035_label_errors(value: str) -> tuple[str, ...]:
     errs = [max_len_error(MAX_LABEL_LENGTH)] if _byte_len(value) > MAX_LABEL_LENGTH else []
     if not _DNS1035_LABEL.fullmatch(value):
@@ -160,7 +137,7 @@ def is_qualified_name(value: Any) -> list[str]:
     return list(_qualified_name_errors(value)) if isinstance(value, str) else [_NOT_A_STRING]
 
 
-@_remember_short
+@remember_short
 def _qualified_name_errors(value: str) -> tuple[str, ...]:
     parts = value.split("/")
     errs: list[str] = []
@@ -187,7 +164,7 @@ def is_valid_label_value(value: Any) -> list[str]:
     return list(_label_value_errors(value)) if isinstance(value, str) else [_NOT_A_STRING]
 
 
-@_remember_short
+@remember_short
 def _label_value_errors(value: str) -> tuple[str, ...]:
     errs = [max_len_error(MAX_LABEL_LENGTH)] if _byte_len(value) > MAX_LABEL_LENGTH else []
     if not _LABEL_VALUE.fullmatch(value):
@@ -208,7 +185,7 @@ def is_valid_port_name(port: Any) -> list[str]:
     return list(_port_name_errors(port)) if isinstance(port, str) else [_NOT_A_STRING]
 
 
-@_remember_short
+@remember_short
 def _port_name_errors(port: str) -> tuple[str, ...]:
     errs = [max_len_error(15)] if len(port) > 15 else []
     if not _PORT_NAME_CHARS.fullmatch(port):
@@ -234,7 +211,7 @@ def is_env_var_name(value: Any) -> list[str]:
     return list(_env_var_name_errors(value)) if isinstance(value, str) else [_NOT_A_STRING]
 
 
-@_remember_short
+@remember_short
 def _env_var_name_errors(value: str) -> tuple[str, ...]:
     if not value:
         return ("environment variable name must be non-empty",)
@@ -255,7 +232,7 @@ def is_config_map_key(value: Any) -> list[str]:
     return list(_config_map_key_errors(value)) if isinstance(value, str) else [_NOT_A_STRING]
 
 
-@_remember_short
+@remember_short
 def _config_map_key_errors(value: str) -> tuple[str, ...]:
     errs = [max_len_error(MAX_SUBDOMAIN_LENGTH)] if _byte_len(value) > MAX_SUBDOMAIN_LENGTH else []
     if not _CONFIG_MAP_KEY.fullmatch(value):
@@ -1405,8 +1382,8 @@ def _resource_list(e: Causes, resources: dict[str, Any], path: str, key: str) ->
 
 def _resource_entry(name: str, raw: Any) -> tuple[tuple[Problem, ...], Quantity | None]:
     """The problems of one resource-list entry and its quantity (None when malformed); cached for short scalars."""
-    short_raw = isinstance(raw, (int, float)) or isinstance(raw, str) and len(raw) <= _REMEMBERED_LENGTH
-    if short_raw and len(name) <= _REMEMBERED_LENGTH:
+    short_raw = isinstance(raw, (int, float)) or isinstance(raw, str) and len(raw) <= REMEMBERED_LENGTH
+    if short_raw and len(name) <= REMEMBERED_LENGTH:
         return _cached_resource_entry(name, raw)
     return _check_resource_entry(name, raw)
 

@@ -21,12 +21,12 @@ as upstream keeps it as raw JSON too; everything else is typed down to its scala
 """
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
+
+from ..memo import remember_short
 
 
 class Kind(StrEnum):
@@ -951,30 +951,6 @@ def _number_text(value: int | float) -> str:
 
 # --- scalars --------------------------------------------------------------------------------------------------
 
-T = TypeVar("T")
-_UNSEEN: Any = object()
-_REMEMBERED_LENGTH = 512  # longer strings are no valid quantity or time, and may be big request data
-
-
-def _remember_short(check: Callable[[str], T]) -> Callable[[str], T]:
-    """A pure check of one string that remembers its answers for short strings: the same few quantities and
-    timestamps come by on every write.  A long string is checked afresh and never kept alive; the memory is
-    emptied when it holds 4096 answers (the working set is far smaller)."""
-    answers: dict[str, T] = {}
-
-    @functools.wraps(check)
-    def remembered(value: str) -> T:
-        answer = answers.get(value, _UNSEEN)
-        if answer is _UNSEEN:
-            answer = check(value)
-            if len(value) <= _REMEMBERED_LENGTH:
-                if len(answers) >= 4096:
-                    answers.clear()
-                answers[value] = answer
-        return answer
-    return remembered
-
-
 def _check_string(node: Node, value: Any) -> _TypeMismatch | None:
     return None if isinstance(value, str) else _TypeMismatch(json_kind(value), node.go_type)
 
@@ -1047,7 +1023,7 @@ _EXPONENT = re.compile(r"[eE][-+]?[0-9]+")
 _QUANTITY_SUFFIXES = {"", "n", "u", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"}
 
 
-@_remember_short
+@remember_short
 def _quantity_error(text: str) -> str | None:
     if not text:
         return _QUANTITY_FORMAT_WRONG
@@ -1127,12 +1103,12 @@ class _TimeParseError(Exception):
     pass
 
 
-@_remember_short  # an object's timestamps come back on each of its updates
+@remember_short  # an object's timestamps come back on each of its updates
 def _second_time_error(value: str) -> str | None:
     return _time_parse_error(value, _SECOND_LAYOUT)
 
 
-@_remember_short
+@remember_short
 def _micro_time_error(value: str) -> str | None:
     return _time_parse_error(value, _MICRO_LAYOUT)
 
