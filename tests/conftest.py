@@ -1,6 +1,7 @@
 """Fixtures that start real parts: an etcd on random ports in a temp dir, apiservers as subprocesses, kubectl."""
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -26,6 +27,17 @@ def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05, what: s
             last_error = exc
         time.sleep(interval)
     raise TimeoutError(f"timed out waiting for {what}" + (f": {last_error!r}" if last_error else ""))
+
+
+async def until(predicate, timeout: float = 30.0, what: str = "condition"):  # type: ignore[no-untyped-def]
+    """wait_until for an async predicate: its first truthy result, polled every 50 ms."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not (result := await predicate()):
+                await asyncio.sleep(0.05)
+            return result
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 class Etcd(ChildProcess):

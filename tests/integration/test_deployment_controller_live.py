@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,21 +27,10 @@ from common.informer import SharedInformers
 from controller_manager import rollout as r
 from controller_manager.deployment import DeploymentController
 from controller_manager.replicaset import ReplicaSetController
+from conftest import until
 
 Obj = dict[str, Any]
 
-
-async def until(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    """Poll an async predicate until it returns something truthy."""
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                result = await predicate()
-                if result:
-                    return result
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 def deployment(name: str, replicas: int, image: str, strategy: Obj | None = None) -> Obj:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from common import errors
@@ -12,18 +12,10 @@ from common.client import ApiClient
 from common.informer import SharedInformers
 from controller_manager.garbagecollector import GarbageCollectorController
 from controller_manager.replicaset import ReplicaSetController
+from conftest import until
 
 Obj = dict[str, Any]
 
-
-async def until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    try:
-        async with asyncio.timeout(timeout):
-            while not (result := await predicate()):
-                await asyncio.sleep(0.05)
-            return result
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 def replicaset(name: str, replicas: int) -> Obj:

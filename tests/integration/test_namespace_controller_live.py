@@ -11,6 +11,7 @@ from common.api import kinds
 from common.client import ApiClient
 from common.informer import SharedInformers
 from controller_manager.namespace import NamespaceController
+from conftest import until
 
 
 async def exists(client: ApiClient, rt: Any, name: str, namespace: str | None = None) -> bool:
@@ -20,11 +21,6 @@ async def exists(client: ApiClient, rt: Any, name: str, namespace: str | None = 
         return False
     return True
 
-
-async def until(predicate: Any, timeout: float = 15.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not await predicate():
-            await asyncio.sleep(0.1)
 
 
 async def test_deleting_a_namespace_removes_its_content_then_itself(private_cluster: Any) -> None:

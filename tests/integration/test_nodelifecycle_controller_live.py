@@ -12,6 +12,7 @@ from common.api import kinds
 from common.client import ApiClient
 from common.informer import SharedInformers
 from controller_manager.nodelifecycle import TAINT_UNREACHABLE, NodeLifecycleController
+from conftest import until
 
 
 def now() -> str:
@@ -43,12 +44,6 @@ def pod(name: str, node: str, toleration_seconds: int | None) -> dict[str, Any]:
                                 "tolerationSeconds": toleration_seconds}]
     return {"metadata": {"name": name}, "spec": spec}
 
-
-async def until(predicate: Any, timeout: float = 10.0) -> Any:
-    async with asyncio.timeout(timeout):
-        while not (result := await predicate()):
-            await asyncio.sleep(0.1)
-        return result
 
 
 async def test_silent_node_goes_unknown_tainted_and_its_pods_are_evicted(apiserver: Any, namespace: str) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,21 +13,10 @@ from common.api import kinds
 from common.client import ApiClient
 from common.informer import SharedInformers
 from controller_manager.replicaset import ReplicaSetController
+from conftest import until
 
 Obj = dict[str, Any]
 
-
-async def until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    """Poll an async predicate until it returns something truthy."""
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                result = await predicate()
-                if result:
-                    return result
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 def replicaset(name: str, replicas: int, min_ready: int = 0) -> Obj:

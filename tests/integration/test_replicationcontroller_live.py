@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,20 +15,10 @@ from common.client import ApiClient
 from common.informer import SharedInformers
 from controller_manager.replicationcontroller import ReplicationControllerController
 from kubectl_harness import Kubectl
+from conftest import until
 
 Obj = dict[str, Any]
 
-
-async def until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                result = await predicate()
-                if result:
-                    return result
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 def rc(name: str, replicas: int, selector: dict[str, str] | None = None) -> Obj:
