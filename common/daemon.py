@@ -38,6 +38,13 @@ def env_default(flag: str, default: str | None = None) -> str | None:
     return os.environ.get(name, default)
 
 
+def add_client_flags(parser: argparse.ArgumentParser) -> None:
+    """How a daemon reaches the apiserver (ApiClient.from_flags): `--server` wins over `--kubeconfig`."""
+    parser.add_argument("--server", default=env_default("--server"), help="apiserver URL (env KUBELAB_SERVER)")
+    parser.add_argument("--kubeconfig", default=env_default("--kubeconfig"),
+                        help="kubeconfig file (env KUBELAB_KUBECONFIG)")
+
+
 def add_logging_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--v", dest="verbosity", type=int, default=int(env_default("--v", "0") or 0),
                         help="log verbosity: 0 info, 1+ debug (env KUBELAB_V)")

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from apiserver.discovery import GIT_VERSION
 from common.client import ApiClient
 from common.controller import Controller
-from common.daemon import add_logging_flags, env_default, health_server, parse_duration, run_main, setup_logging
+from common.daemon import (add_client_flags, add_logging_flags, env_default, health_server, parse_duration, run_main,
+                           setup_logging)
 from common.informer import SharedInformers
 from common.leaderelection import LeaderElectionConfig, run_as_leader
 
@@ -86,8 +87,7 @@ def select(requested: str, known: list[str], allocate_node_cidrs: bool) -> list[
 def parse_args(argv: list[str] | None = None) -> Settings:
     p = argparse.ArgumentParser(prog="python -m controller_manager",
                                 description="kubelab kube-controller-manager: the reconcile loops.")
-    p.add_argument("--server", default=env_default("--server"), help="apiserver URL (env KUBELAB_SERVER)")
-    p.add_argument("--kubeconfig", default=env_default("--kubeconfig"))
+    add_client_flags(p)
     p.add_argument("--controllers", default=env_default("--controllers", "*"),
                    help="comma-separated: * for all, name to add, -name to leave out")
     p.add_argument("--leader-elect", choices=("true", "false"), default=env_default("--leader-elect", "true"))

@@ -55,7 +55,7 @@ from common import errors
 from common.api import kinds
 from common.client import ApiClient
 from common.controller import Controller
-from common.daemon import add_logging_flags, env_default, parse_duration, setup_logging
+from common.daemon import add_client_flags, add_logging_flags, env_default, parse_duration, setup_logging
 from common.quantity import canonical_quantity, parse_quantity
 
 from .node import (_PRESSURE_TEXT, CONTROLLER_MANAGED_ATTACH, DEFAULT_EVICTION_HARD, NODE_LEASE_NAMESPACE,
@@ -120,8 +120,7 @@ def parse_args(argv: list[str]) -> HollowSettings:
     p.add_argument("--count", type=int, default=int(env_default("--count", "1") or 1), help="how many nodes")
     p.add_argument("--node-name-prefix", default=env_default("--node-name-prefix", "hollow-"),
                    help="nodes are <prefix>0 .. <prefix>N-1")
-    p.add_argument("--server", default=env_default("--server"), help="apiserver URL (env KUBELAB_SERVER)")
-    p.add_argument("--kubeconfig", default=env_default("--kubeconfig"), help="kubeconfig file")
+    add_client_flags(p)
     p.add_argument("--cpu", default="4", help="each node's cpu capacity")
     p.add_argument("--memory", default="16Gi", help="each node's memory capacity")
     p.add_argument("--ephemeral-storage", default="100Gi", help="each node's ephemeral-storage capacity")

@@ -16,8 +16,8 @@ from apiserver.discovery import GIT_VERSION
 from common import errors
 from common.api import kinds
 from common.client import ApiClient
-from common.daemon import (add_logging_flags, env_default, health_server, http_server, parse_duration, run_main,
-                           setup_logging)
+from common.daemon import (add_client_flags, add_logging_flags, env_default, health_server, http_server, parse_duration,
+                           run_main, setup_logging)
 from common.events import EventRecorder
 
 from . import images, status
@@ -57,8 +57,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
                                 "as Docker containers.")
     p.add_argument("--node-name", default=env_default("--node-name", socket.gethostname().lower()),
                    help="the Node this kubelet registers and runs pods for (env KUBELAB_NODE_NAME)")
-    p.add_argument("--server", default=env_default("--server"), help="apiserver URL (env KUBELAB_SERVER)")
-    p.add_argument("--kubeconfig", default=env_default("--kubeconfig"), help="kubeconfig file (env KUBELAB_KUBECONFIG)")
+    add_client_flags(p)
     p.add_argument("--root-dir", type=Path, default=Path(env_default("--root-dir", "/var/lib/kubelab/kubelet") or ""),
                    help="where pod volumes live; Docker must see the same path (env KUBELAB_ROOT_DIR)")
     p.add_argument("--pod-infra-container-image", default=env_default("--pod-infra-container-image",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from apiserver.discovery import GIT_VERSION
 from common.client import ApiClient
-from common.daemon import add_logging_flags, env_default, health_server, run_main, setup_logging
+from common.daemon import add_client_flags, add_logging_flags, env_default, health_server, run_main, setup_logging
 from common.events import EventRecorder
 from common.leaderelection import LeaderElectionConfig, run_as_leader
 
@@ -31,8 +31,7 @@ class Settings:
 def parse_args(argv: list[str] | None = None) -> Settings:
     p = argparse.ArgumentParser(prog="python -m scheduler",
                                 description="kubelab kube-scheduler: binds pending pods to nodes.")
-    p.add_argument("--server", default=env_default("--server"), help="apiserver URL (env KUBELAB_SERVER)")
-    p.add_argument("--kubeconfig", default=env_default("--kubeconfig"), help="kubeconfig file (env KUBELAB_KUBECONFIG)")
+    add_client_flags(p)
     p.add_argument("--config", default=env_default("--config"),
                    help="a KubeSchedulerConfiguration file (kubescheduler.config.k8s.io/v1); default: upstream's")
     p.add_argument("--leader-elect", choices=("true", "false"), default=env_default("--leader-elect"),
