@@ -97,15 +97,19 @@ class KubeletServer:
     # -- stats and pods ------------------------------------------------------------------------------
 
     async def stats_summary(self) -> Response:
-        """The summary API's shape (pods → containers → cpu/memory) from Docker's stats, one sample each."""
+        """The summary API's shape (pods → containers → cpu/memory) from Docker's stats, one sample each:
+        one container list for the node, every container sampled at once."""
+        running = [c for c in await self.runtime.list_pod_containers() if c.type == "app" and c.state == "running"]
+        samples = await asyncio.gather(*(self.runtime.stats(c.id) for c in running))
+        by_pod: dict[str, list[Obj]] = {}
+        for info, sample in zip(running, samples):
+            if sample is not None:
+                by_pod.setdefault(info.pod_uid, []).append({"name": info.name, "startTime": info.started_at,
+                                                            **sample})
         pods = []
         for pod in self.running_pods():
             meta = pod["metadata"]
-            running = [c for c in await self.runtime.list_pod_containers(meta["uid"])
-                       if c.type == "app" and c.state == "running"]
-            samples = await asyncio.gather(*(self.runtime.stats(c.id) for c in running))
-            containers = [{"name": c.name, "startTime": c.started_at, **sample}
-                          for c, sample in zip(running, samples) if sample is not None]
+            containers = by_pod.get(meta["uid"], [])
             pods.append({"podRef": {"name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"]},
                          "startTime": (pod.get("status") or {}).get("startTime"),
                          "containers": containers, **_pod_totals(containers)})
