@@ -256,12 +256,13 @@ class PodSyncer:
             await self.recorder.record(pod, "Normal", "BackOff", f'Back-off pulling image "{image}"', path)
             p.retry(self.pulls.remaining(key, failed_at))
             return False
-        policy = container.get("imagePullPolicy", "IfNotPresent")
+        pulled_since: list[float] = []  # set when a pull starts
+
+        async def pulling() -> None:
+            pulled_since.append(time.monotonic())
+            await self.recorder.record(pod, "Normal", "Pulling", f'Pulling image "{image}"', path)
         try:
-            pulling, started = await self.runtime.needs_pull(image, policy), time.monotonic()
-            if pulling:
-                await self.recorder.record(pod, "Normal", "Pulling", f'Pulling image "{image}"', path)
-            await self.runtime.ensure_image(image, policy)
+            await self.runtime.ensure_image(image, container.get("imagePullPolicy", "IfNotPresent"), pulling)
         except ImageError as err:
             p.waiting[name] = (err.reason, err.message)
             await self.recorder.record(pod, "Warning", "Failed", err.message, path)
@@ -274,8 +275,8 @@ class PodSyncer:
             p.retry(self.pulls.remaining(key, now))
             return False
         self.pulls.forget(key)
-        message = (f'Successfully pulled image "{image}" in {time.monotonic() - started:.3f}s' if pulling
-                   else f'Container image "{image}" already present on machine')
+        message = (f'Successfully pulled image "{image}" in {time.monotonic() - pulled_since[0]:.3f}s'
+                   if pulled_since else f'Container image "{image}" already present on machine')
         await self.recorder.record(pod, "Normal", "Pulled", message, path)
         return True
 

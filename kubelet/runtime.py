@@ -20,7 +20,7 @@ import math
 import re
 import struct
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -207,9 +207,11 @@ class DockerRuntime:
 
     # -- images ----------------------------------------------------------------------------------------
 
-    async def ensure_image(self, image: str, pull_policy: str = "") -> str:
+    async def ensure_image(self, image: str, pull_policy: str = "",
+                           pulling: Callable[[], Awaitable[None]] | None = None) -> str:
         """The image's ID, pulled per `imagePullPolicy` (Always / IfNotPresent / Never; "" = upstream's
-        default: Always for :latest, else IfNotPresent).  The pause image is built locally when missing."""
+        default: Always for :latest, else IfNotPresent).  The pause image is built locally when missing.
+        `pulling` is awaited just before a pull starts (the kubelet's Pulling event)."""
         ref = normalize_image(image)
         policy = _effective_pull_policy(ref, pull_policy)
         present = await self._call(self._local_image_id_sync, ref)
@@ -222,15 +224,9 @@ class DockerRuntime:
             return present
         if policy == "IfNotPresent" and present is not None:
             return present
+        if pulling is not None:
+            await pulling()
         return await self._pull_once(ref)
-
-    async def needs_pull(self, image: str, pull_policy: str = "") -> bool:
-        """Whether ensure_image would pull (for the Pulling/Pulled events upstream records)."""
-        ref = normalize_image(image)
-        policy = _effective_pull_policy(ref, pull_policy)
-        if policy != "IfNotPresent":
-            return policy == "Always"
-        return await self._call(self._local_image_id_sync, ref) is None
 
     def _local_image_id_sync(self, ref: str) -> str | None:
         try:

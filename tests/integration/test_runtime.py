@@ -355,8 +355,13 @@ async def test_a_name_conflict_with_an_idle_leftover_recovers(runtime: DockerRun
 
 async def test_image_pull_policies(runtime: DockerRuntime, docker_client: docker.DockerClient) -> None:
     local_id = docker_client.images.get(BUSYBOX).id
-    assert await runtime.ensure_image(BUSYBOX, "IfNotPresent") == local_id
-    assert await runtime.ensure_image(BUSYBOX, "Never") == local_id
+    pulls: list[str] = []
+
+    async def pulling() -> None:
+        pulls.append("pull")
+    assert await runtime.ensure_image(BUSYBOX, "IfNotPresent", pulling) == local_id
+    assert await runtime.ensure_image(BUSYBOX, "Never", pulling) == local_id
+    assert pulls == []  # present: no pull, so no Pulling event
 
     with pytest.raises(ImageError) as never:
         await runtime.ensure_image("kubelab/absent:1", "Never")
@@ -369,7 +374,8 @@ async def test_image_pull_policies(runtime: DockerRuntime, docker_client: docker
     assert missing.value.message.startswith('failed to pull and unpack image "docker.io/kubelab/absent:1": ')
 
     with pytest.raises(ImageError) as always:  # Always pulls even when present; the pull fails, as upstream
-        await runtime.ensure_image(BUSYBOX, "Always")
+        await runtime.ensure_image(BUSYBOX, "Always", pulling)
+    assert pulls == ["pull"]
     assert always.value.reason == "ErrImagePull"
     assert always.value.message.startswith(f'failed to pull and unpack image "docker.io/{BUSYBOX}": ')
 
