@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import re
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, NoReturn
 
 import uvicorn
@@ -59,11 +60,20 @@ def setup_logging(component: str, verbosity: int = 0) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+class _SideServer(uvicorn.Server):
+    """uvicorn as one task among a daemon's others: SIGTERM and SIGINT stay the daemon's to handle, instead of
+    stopping just this server (uvicorn's own handlers would take them over while it runs)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 def http_server(app: Any, host: str, port: int) -> uvicorn.Server:
     """uvicorn on the running loop, quiet: for a daemon's side API (not the apiserver, which tunes its own)."""
     config = uvicorn.Config(app, host=host, port=port, loop="none", lifespan="off", access_log=False,
                             log_level="warning", ws_max_size=1 << 24)
-    return uvicorn.Server(config)
+    return _SideServer(config)
 
 
 def health_server(host: str, port: int) -> uvicorn.Server:

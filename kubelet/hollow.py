@@ -48,14 +48,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_latest
+from prometheus_client import Counter, Gauge
 
 from apiserver.discovery import GIT_VERSION
 from common import errors
 from common.api import kinds
 from common.client import ApiClient
 from common.controller import Controller
-from common.daemon import add_client_flags, add_logging_flags, env_default, parse_duration, setup_logging
+from common.daemon import (add_client_flags, add_logging_flags, env_default, health_server, parse_duration,
+                           setup_logging)
 from common.quantity import canonical_quantity, parse_quantity
 
 from .node import (_PRESSURE_TEXT, CONTROLLER_MANAGED_ATTACH, DEFAULT_EVICTION_HARD, NODE_LEASE_NAMESPACE,
@@ -703,35 +704,6 @@ def bind(address: str, port: int) -> socket.socket:
     return sock
 
 
-async def serve_health(sock: socket.socket) -> None:
-    """A tiny one-request-per-connection HTTP server: no uvicorn here, so SIGTERM and SIGINT stay ours."""
-    server = await asyncio.start_server(_answer, sock=sock)
-    async with server:
-        await server.serve_forever()
-
-
-async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        request = await asyncio.wait_for(reader.readline(), 5)
-        while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
-            pass
-        parts = request.split()
-        path = parts[1].split(b"?")[0] if len(parts) > 1 else b""
-        if path == b"/healthz":
-            code, kind, body = "200 OK", "text/plain; charset=utf-8", b"ok"
-        elif path == b"/metrics":
-            code, kind, body = "200 OK", CONTENT_TYPE_LATEST, generate_latest()
-        else:
-            code, kind, body = "404 Not Found", "text/plain; charset=utf-8", b"404 page not found\n"
-        writer.write(f"HTTP/1.1 {code}\r\nContent-Type: {kind}\r\nContent-Length: {len(body)}\r\n"
-                     f"Connection: close\r\n\r\n".encode() + body)
-        await writer.drain()
-    except (OSError, TimeoutError, asyncio.IncompleteReadError):
-        pass
-    finally:
-        writer.close()
-
-
 # -- main -----------------------------------------------------------------------------------------------------------
 
 async def serve(settings: HollowSettings) -> int:
@@ -749,7 +721,7 @@ async def serve(settings: HollowSettings) -> int:
         async with asyncio.TaskGroup() as tg:
             work = tg.create_task(hollow.run())
             if health is not None:
-                tg.create_task(serve_health(health))
+                tg.create_task(health_server(settings.healthz_bind_address, 0).serve(sockets=[health]))
             stopped = tg.create_task(stop.wait())
             await asyncio.wait({work, stopped}, return_when=asyncio.FIRST_COMPLETED)
             raise _Stop  # leave the group: cancels whatever still runs
