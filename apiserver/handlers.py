@@ -28,7 +28,7 @@ from common.errors import (ApiError, BadRequest, Conflict, Gone, Invalid, NotFou
 
 from . import apply as fieldmanager
 from . import patch as patches
-from . import protobuf, requestinfo, storage, tables
+from . import protobuf, requestinfo, storage, tables, validation
 from .kubelet_proxy import KubeletProxy
 from .rest import DeleteOptions, Obj, RestStore, WriteOptions, conflict, now_rfc3339
 from .watchcache import (CLOSE, CachedObject, Filter, TooOld, WatchCache, WatchEvent, _type_for, dumps,
@@ -416,11 +416,11 @@ class ApiHandlers:
         """pods/binding: the scheduler's one write — set spec.nodeName once, mark PodScheduled."""
         opts = _write_options(request)
         binding = await read_object(request, _BINDING_TYPE, opts, expected=("v1", "Binding"))
-        target = (binding.get("target") or {}).get("name")
-        if not target:
-            raise invalid("Binding", binding["metadata"].get("name", ""),
-                          [field_cause("target.name", "Required value", "FieldValueRequired")])
         name = info.name or ""
+        causes = validation.validate_binding(binding)
+        if causes:
+            raise invalid("Binding", binding["metadata"].get("name") or name, causes)
+        target = binding["target"]["name"]
 
         def bind(pod: Obj) -> Obj:
             spec = pod.setdefault("spec", {})

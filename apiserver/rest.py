@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from common.api import kinds
 from common.api.registry import ResourceType
-from common.errors import (AlreadyExists, BadRequest, Conflict, Forbidden, Gone, NotFound, ServiceUnavailable,
+from common.errors import (AlreadyExists, ApiError, BadRequest, Conflict, Forbidden, Gone, NotFound, ServiceUnavailable,
                            field_cause, invalid)
 
 from . import defaults, storage, validation
@@ -179,27 +179,46 @@ class RestStore:
         and the kind allows create-on-update.
         """
         key = rt.storage_key(namespace, name)
+        # Upstream's cacher starts from the watch cache's copy and re-reads etcd only when that guess
+        # proves stale: a lost compare-and-swap, or a no-op, error or dry run computed from it.
+        kv, fresh = self._cached_kv(rt, key), False
         while True:
-            kv = await self._etcd(self.storage.get(key))
+            if kv is None and not fresh:
+                kv, fresh = await self._etcd(self.storage.get(key)), True
             if kv is None:
                 if create_obj is not None and rt.allow_create_on_update and subresource is None:
                     return await self.create(rt, namespace, create_obj, opts), True
                 raise not_found(rt, name)
-            current = decode(kv.value, kv.mod_revision)
-            if precondition_rv and precondition_rv != str(kv.mod_revision):
-                raise conflict(rt, name)
-            desired = transform(copy.deepcopy(current))
-            new = self.prepare_update(rt, desired, current, subresource)
-            record_write(rt, current, new, opts.field_manager, subresource)  # managedFields: writer owns changes
-            if _same(new, current):
-                return Written(current), False
-            if opts.dry_run:
-                return Written(new), False
+            try:
+                current = decode(kv.value, kv.mod_revision)
+                if precondition_rv and precondition_rv != str(kv.mod_revision):
+                    raise conflict(rt, name)
+                desired = transform(decode(kv.value, kv.mod_revision))  # a second decode: cheaper than deepcopy
+                new = self.prepare_update(rt, desired, current, subresource)
+                record_write(rt, current, new, opts.field_manager, subresource)  # managedFields: writer owns changes
+            except ApiError:
+                if fresh:
+                    raise
+                kv = None
+                continue
+            if _same(new, current) or opts.dry_run:
+                if not fresh:
+                    kv = None
+                    continue
+                return Written(current if _same(new, current) else new), False
             try:
                 return await self._write_update(rt, key, new, kv.mod_revision), False
-            except storage.RevisionMismatch:
+            except storage.RevisionMismatch as lost:
                 if precondition_rv:
                     raise conflict(rt, name) from None
+                kv, fresh = lost.current, True  # the failed transaction read the current value: no second get
+
+    def _cached_kv(self, rt: ResourceType, key: str) -> storage.KeyValue | None:
+        cache = self.caches.get(rt)
+        cached = cache.get(key) if cache is not None else None
+        if cached is None:
+            return None
+        return storage.KeyValue(key, cached.json, cached.revision, 0)
 
     async def _write_update(self, rt: ResourceType, key: str, new: Obj, mod_revision: int) -> Written:
         meta = new["metadata"]
@@ -235,6 +254,10 @@ class RestStore:
             else:
                 meta.pop(name, None)
         meta["resourceVersion"] = old_meta.get("resourceVersion")
+        if subresource == "binding":
+            # Upstream's binding writes nodeName, annotations and PodScheduled straight to storage:
+            # no defaulting, no pod validation, no generation bump — the stored pod passed them already.
+            return desired
         if subresource == "status" and rt in _STATUS_WRITES_METADATA:
             desired["spec"] = copy.deepcopy(current.get("spec"))  # upstream: only spec is reset
             if rt is kinds.PODS:  # old kubelets corrupted owner references through pods/status
@@ -247,7 +270,7 @@ class RestStore:
                 desired["status"] = status
             if managed is not None:  # what an apply to status wrote (apply.py); record_write redoes any other's
                 desired["metadata"]["managedFields"] = managed
-        elif rt.has_status and subresource not in ("finalize", "binding"):
+        elif rt.has_status and subresource != "finalize":
             if "status" in current:
                 desired["status"] = current["status"]
             else:
@@ -259,8 +282,7 @@ class RestStore:
             generation = old_meta.get("generation") or 1
             desired["metadata"]["generation"] = generation + (desired.get("spec") != current.get("spec"))
         _check_finalizers(rt, desired, current)
-        # Binding is the one sanctioned change to an existing pod's spec (nodeName): no update rules apply.
-        check_valid(rt, desired, None if subresource == "binding" else current)
+        check_valid(rt, desired, current)
         return desired
 
     # -- delete ------------------------------------------------------------

@@ -3206,6 +3206,20 @@ def validate(rt: ResourceType, obj: Any, old: Any = None) -> list[Cause]:
     return _unique(e.causes)
 
 
+def validate_binding(binding: Obj) -> list[Cause]:
+    """Upstream's ValidatePodBinding, plus the labels and annotations a binding adds to its pod."""
+    e = Causes()
+    target = binding.get("target") if isinstance(binding.get("target"), dict) else {}
+    if target.get("kind") not in (None, "", "Node"):
+        e.not_supported("target.kind", target["kind"], ["Node", "<empty>"])
+    if not target.get("name"):
+        e.required("target.name")
+    meta = binding.get("metadata") if isinstance(binding.get("metadata"), dict) else {}
+    _label_map(e, meta, "labels", "metadata")
+    _annotation_map(e, meta, "annotations", "metadata")
+    return _unique(e.causes)
+
+
 def _validate(e: Causes, rt: ResourceType, obj: Obj, old: Obj | None) -> None:
     if _IS_EVENT.find(rt):
         _event_meta(e, obj)

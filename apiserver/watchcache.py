@@ -82,7 +82,7 @@ class CachedObject(NamedTuple):
 
     @classmethod
     def from_value(cls, key: str, value: bytes, revision: int, field_paths: tuple[str, ...]) -> "CachedObject":
-        obj = json.loads(value)
+        obj = orjson.loads(value)  # only labels and selectable fields are kept from it
         labels = (obj.get("metadata") or {}).get("labels") or {}
         fields = {path: selectors.field_value(obj, path) for path in field_paths}
         return cls(key, revision, with_resource_version(value, revision), {**labels}, fields)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import pytest
@@ -314,6 +316,32 @@ def test_binding_sets_node_once(http: httpx.Client, namespace: str) -> None:
     assert bound["spec"]["nodeName"] == "node-a"
     assert {"type": "PodScheduled", "status": "True"}.items() <= bound["status"]["conditions"][0].items()
     assert_status(http.post(pods_path(namespace, "b1", "binding"), json=binding), 409, "Conflict")
+
+
+def test_binding_is_validated_before_anything_is_written(http: httpx.Client, namespace: str) -> None:
+    http.post(pods_path(namespace), json=pod("b2"))
+    binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "b2", "annotations": {"bad key!": "x"}},
+               "target": {"kind": "Pod", "name": ""}}
+    body = assert_status(http.post(pods_path(namespace, "b2", "binding"), json=binding), 422, "Invalid")
+    assert set(cause_fields(body)) == {"target.kind", "target.name", "metadata.annotations"}
+    assert "nodeName" not in http.get(pods_path(namespace, "b2")).json()["spec"]
+
+
+def test_concurrent_patches_all_land(http: httpx.Client, apiserver: Any, namespace: str) -> None:
+    """Updates start from the watch cache's copy; a stale one must cost a retry, never a lost write."""
+    path = f"/api/v1/namespaces/{namespace}/configmaps"
+    http.post(path, json=configmap("hot"))
+
+    def add_key(i: int) -> int:
+        with httpx.Client(base_url=apiserver.url, timeout=30) as client:
+            return client.patch(f"{path}/hot", json={"data": {f"k{i}": str(i)}},
+                                headers={"Content-Type": "application/merge-patch+json"}).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(add_key, range(40)))
+    assert codes == [200] * 40
+    data = http.get(f"{path}/hot").json()["data"]
+    assert {f"k{i}": str(i) for i in range(40)}.items() <= data.items()
 
 
 def test_dry_run_writes_nothing(http: httpx.Client, namespace: str) -> None:
