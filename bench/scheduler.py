@@ -12,18 +12,22 @@ scheduler, then N pods created as fast as the load generator can.  Measured:
 
 The last line is one JSON object with the figures of the largest node count.
 
-    .venv/bin/python bench/scheduler.py [--nodes 100 1000] [--pods 3000]
+    .venv/bin/python bench/scheduler.py [--nodes 100 1000] [--pods 3000] [--profile DIR]
+
+`--profile DIR` samples the apiserver and the scheduler with py-spy during the
+scheduled run (py-spy slows both, so the figures of a profiled run are lower).
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import httpx
 import orjson
@@ -50,6 +54,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--keep-heartbeats", action="store_true",
                    help="keep the hollow kubelets renewing leases during the run (default: stop them once the nodes "
                         "are registered, as scheduler_perf's nodes have no kubelet)")
+    p.add_argument("--profile", type=Path, metavar="DIR", help="py-spy the apiserver and scheduler (see above)")
     return p.parse_args()
 
 
@@ -137,11 +142,14 @@ async def scheduled_run(cluster: Cluster, args: argparse.Namespace, nodes: int) 
         raise RuntimeError(f"the scheduler bound only {len(watcher.bound)} of 50 warm-up pods; see its log")
     watcher.added.clear()
     watcher.bound.clear()
-    sched_cpu0 = cpu_seconds(_pid("scheduler"))
-    t0 = time.perf_counter()
-    created = await loadgen("creates", port=cluster.api_port, namespace="sched", prefix="p-", count=args.pods,
-                            concurrency=args.concurrency)
-    complete = await watcher.wait_bound(args.pods, 600)
+    processes = {"scheduler": _pid("scheduler"), "apiserver": cluster.apiserver.pid, "etcd": cluster.etcd.pid,
+                 "bench": os.getpid()}
+    cpu0 = {name: cpu_seconds(pid) for name, pid in processes.items()}
+    with profiled(args.profile, nodes, apiserver=cluster.apiserver.pid, scheduler=_pid("scheduler")):
+        t0 = time.perf_counter()
+        created = await loadgen("creates", port=cluster.api_port, namespace="sched", prefix="p-", count=args.pods,
+                                concurrency=args.concurrency)
+        complete = await watcher.wait_bound(args.pods, 600)
     watcher.stop()
     if not complete:
         raise RuntimeError(f"only {len(watcher.bound)} of {args.pods} pods were bound within 10 minutes")
@@ -150,7 +158,38 @@ async def scheduled_run(cluster: Cluster, args: argparse.Namespace, nodes: int) 
     return {"nodes": nodes, "pods": args.pods, "elapsed_s": last - t0, "pods_per_s": args.pods / (last - t0),
             "create_per_s": created["per_s"], "warmup_codes": warm["codes"],
             "bind_p50_ms": percentile(latencies, 50) * 1000, "bind_p99_ms": percentile(latencies, 99) * 1000,
-            "scheduler_cpu_ms_per_pod": (cpu_seconds(_pid("scheduler")) - sched_cpu0) / args.pods * 1000}
+            **cpu_per_pod(processes, cpu0, args.pods)}
+
+
+def cpu_per_pod(processes: dict[str, int], before: dict[str, float], pods: int) -> dict[str, float]:
+    """ms of CPU per pod for each process; "bench" counts its children too, so the load generator and
+    watcher are what remains of it once the others are taken off."""
+    spent = {name: (cpu_seconds(pid) - before[name]) / pods * 1000 for name, pid in processes.items()}
+    spent["total_cpu_ms_per_pod"] = spent.pop("bench")
+    spent["loadgen"] = spent["total_cpu_ms_per_pod"] - sum(v for k, v in spent.items() if k != "total_cpu_ms_per_pod")
+    return {k if k.endswith("_per_pod") else f"{k}_cpu_ms_per_pod": v for k, v in spent.items()}
+
+
+@contextlib.contextmanager
+def profiled(directory: Path | None, nodes: int, **pids: int) -> Iterator[None]:
+    """py-spy each named process while the block runs, then print where its CPU went."""
+    if directory is None:
+        yield
+        return
+    from _profile import Recorder, summarise
+    directory.mkdir(parents=True, exist_ok=True)
+    outs = {name: directory / f"{name}-{nodes}nodes.collapsed" for name in pids}
+    with contextlib.ExitStack() as stack:
+        for name, pid in pids.items():
+            stack.enter_context(Recorder(pid, outs[name]))
+        yield
+    for name, out in outs.items():
+        total, own, inclusive = summarise(out, top=15)
+        say(f"profile of the {name}: {total} samples -> {out}")
+        for label, rows in (("own", own), ("inclusive", inclusive[:30])):
+            say(f"  {label} time:")
+            for func, count in rows:
+                say(f"    {count / max(total, 1):6.1%}  {func}")
 
 
 async def raw_run(cluster: Cluster, args: argparse.Namespace, nodes: int) -> dict[str, Any]:
@@ -211,7 +250,10 @@ def report(r: dict[str, Any]) -> None:
         f"updated, as scheduler_perf), {r['pods']} pods:")
     say(f"  scheduled          {r['pods_per_s']:7.0f} pods/s   (first create → last binding, {r['elapsed_s']:.1f} s)")
     say(f"  create → bound     p50 {r['bind_p50_ms']:6.0f} ms   p99 {r['bind_p99_ms']:6.0f} ms")
-    say(f"  scheduler CPU      {r['scheduler_cpu_ms_per_pod']:.2f} ms per pod")
+    say("  CPU per pod        " + ", ".join(f"{name} {r[f'{name}_cpu_ms_per_pod']:.2f}" for name in
+                                             ("scheduler", "apiserver", "etcd", "loadgen")) +
+        f" = {r['total_cpu_ms_per_pod']:.2f} ms of the {2000 / r['pods_per_s']:.2f} ms two cores give a pod at "
+        "this rate")
     say(f"  raw create+bind    {r['raw_pods_per_s']:7.0f} pods/s   (overlapped: creates {r['raw_create_per_s']:.0f}/s, "
         f"bindings {r['raw_bind_per_s']:.0f}/s, no scheduler)  → scheduled = "
         f"{r['pods_per_s'] / r['raw_pods_per_s']:.0%} of raw")
