@@ -17,6 +17,7 @@ from common.api import REGISTRY, kinds
 from common.errors import AlreadyExists, ApiError, InternalError, NotFound
 
 from . import discovery, openapi, requestinfo, storage
+from .authn import TokenAuthenticator, User
 from .handlers import ApiHandlers, json_response, status_response
 from .rest import RestStore, WriteOptions
 from .watchcache import WatchCache
@@ -44,6 +45,9 @@ class Settings:
     event_ttl_s: float = 3600.0
     etcd_connect_timeout_s: float = 30.0
     reuse_port: bool = False  # one of several --workers processes on one port
+    tls_cert_file: str | None = None
+    tls_private_key_file: str | None = None
+    tokens: dict[str, User] | None = None  # --token-auth-file; None: no authentication (loopback only)
 
 
 class ApiServer:
@@ -106,7 +110,9 @@ def create_app(server: ApiServer) -> Any:
     _add_error_handlers(app)
     _add_system_routes(app, server)
     _add_discovery_routes(app)
-    return MetricsMiddleware(ResourceRouter(app, server.handlers))
+    routed = MetricsMiddleware(ResourceRouter(app, server.handlers))
+    tokens = server.settings.tokens
+    return TokenAuthenticator(routed, tokens) if tokens else routed
 
 
 def _add_system_routes(app: FastAPI, server: ApiServer) -> None:

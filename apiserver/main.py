@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
+import os
 import signal
 import socket
 import subprocess
@@ -18,6 +20,7 @@ import uvicorn
 from common.daemon import add_logging_flags, env_default, parse_duration, setup_logging
 
 from .app import ApiServer, Settings, create_app
+from .authn import TokenFileError, User, load_token_file
 from .storage import Unavailable
 
 log = logging.getLogger("apiserver")
@@ -48,11 +51,21 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, int]:
     p.add_argument("--workers", type=int, default=int(env_default("--workers", "1") or 1),
                    help="serving processes sharing the port, e.g. one per core (env KUBELAB_WORKERS)")
     p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set for --workers' children
+    p.add_argument("--tls-cert-file", default=env_default("--tls-cert-file"),
+                   help="serve HTTPS with this certificate (PEM, chain after the leaf)")
+    p.add_argument("--tls-private-key-file", default=env_default("--tls-private-key-file"),
+                   help="the private key of --tls-cert-file")
+    p.add_argument("--token-auth-file", default=env_default("--token-auth-file"),
+                   help='bearer tokens, CSV lines token,user,uid[,"group1,group2"]; without it nothing is checked')
+    p.add_argument("--insecure-allow-remote", action="store_true",
+                   default=env_default("--insecure-allow-remote") in ("1", "true"),
+                   help="serve a non-loopback address without TLS and tokens (tests and throwaway labs only)")
     add_logging_flags(p)
     args = p.parse_args(argv)
     if args.workers < 1:
         p.error("--workers must be at least 1")
     setup_logging("apiserver", args.verbosity)
+    tokens = _security_or_exit(p, args)
     return Settings(etcd_servers=[s.strip() for s in args.etcd_servers.split(",") if s.strip()],
                     bind_address=args.bind_address, port=args.port,
                     compaction_interval_s=_seconds(args.etcd_compaction_interval),
@@ -60,7 +73,36 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, int]:
                     bookmark_interval_s=_seconds(args.watch_bookmark_interval),
                     event_ttl_s=_seconds(args.event_ttl),
                     etcd_connect_timeout_s=_seconds(args.etcd_connect_timeout),
-                    reuse_port=args.reuse_port), args.workers
+                    reuse_port=args.reuse_port, tls_cert_file=args.tls_cert_file,
+                    tls_private_key_file=args.tls_private_key_file, tokens=tokens), args.workers
+
+
+def _security_or_exit(p: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, User] | None:
+    """The tokens, after refusing set-ups that would expose an open API beyond this machine."""
+    if bool(args.tls_cert_file) != bool(args.tls_private_key_file):
+        p.error("--tls-cert-file and --tls-private-key-file go together")
+    for flag, path in (("--tls-cert-file", args.tls_cert_file), ("--tls-private-key-file", args.tls_private_key_file)):
+        if path and not os.path.isfile(path):
+            p.error(f"{flag} {path}: no such file")
+    try:
+        tokens = load_token_file(args.token_auth_file) if args.token_auth_file else None
+    except TokenFileError as exc:
+        p.error(str(exc))
+    secured = bool(args.tls_cert_file and tokens)
+    if not secured and not _is_loopback(args.bind_address) and not args.insecure_allow_remote:
+        p.error(f"refusing to serve {args.bind_address} without TLS and tokens: give --tls-cert-file, "
+                "--tls-private-key-file and --token-auth-file (`kubelab certs` makes them), or "
+                "--insecure-allow-remote for a throwaway lab")
+    return tokens
+
+
+def _is_loopback(address: str) -> bool:
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 def _seconds(value: float | str) -> float:
@@ -79,7 +121,8 @@ async def serve(settings: Settings) -> int:
     server = ApiServer(settings)
     config = uvicorn.Config(create_app(server), host=settings.bind_address, port=settings.port,
                             http="httptools", loop="none", lifespan="off", access_log=False,
-                            log_level="warning", timeout_keep_alive=120, timeout_graceful_shutdown=5)
+                            log_level="warning", timeout_keep_alive=120, timeout_graceful_shutdown=5,
+                            ssl_certfile=settings.tls_cert_file, ssl_keyfile=settings.tls_private_key_file)
     http = uvicorn.Server(config)
     sockets = [_shared_socket(settings)] if settings.reuse_port else None
     code = 1
@@ -88,7 +131,8 @@ async def serve(settings: Settings) -> int:
             await server.run(tg)
             http_task = tg.create_task(http.serve(sockets=sockets))
             tg.create_task(_end_watches_on_shutdown(http, server))
-            log.info("serving the Kubernetes API on http://%s:%d", settings.bind_address, settings.port)
+            log.info("serving the Kubernetes API on %s://%s:%d", "https" if settings.tls_cert_file else "http",
+                     settings.bind_address, settings.port)
             await http_task
             raise _Stopped(0 if http.started else 1)
     except* _Stopped as stopped:
