@@ -30,10 +30,10 @@ images: $(STAMP)
 # builds the images itself (`python -m kubelet.images`) before the kubelet, so that
 # without Docker the control plane still comes up and says why there is no kubelet
 up: $(STAMP)
-	$(PY) deploy/local.py up
+	$(VENV)/bin/kubelab up
 
 down:
-	@test -x $(PY) && $(PY) deploy/local.py down || true
+	@test -x $(VENV)/bin/kubelab && $(VENV)/bin/kubelab down || true
 
 test: tools
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)

@@ -1,9 +1,10 @@
-"""`make up` / `make down` (deploy/local.py): idempotent, data survives a down/up, kubectl works with its kubeconfig,
+"""`make up` / `make down` (`kubelab up`/`down`, kubelab/local.py): idempotent, data survives a down/up, kubectl works with its kubeconfig,
 the kubelet registers this machine's Node, the scheduler places a pod applied with kubectl and the kubelet runs it,
 and a Deployment rolls through the controller-manager, and `down` leaves no pod running."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -20,8 +21,8 @@ pytestmark = pytest.mark.slow
 
 
 def run_local(command: str, env: dict[str, str]) -> str:
-    result = subprocess.run([sys.executable, "deploy/local.py", command], cwd=REPO, env=env, capture_output=True,
-                            text=True, timeout=180)
+    result = subprocess.run([sys.executable, "-m", "kubelab.cli", *command.split()], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
@@ -87,7 +88,7 @@ def test_up_is_idempotent_and_state_survives_down(tmp_path: Path, kubectl_dir: P
         first = run_local("up", env)
         assert first.count("started") == 5 and "export KUBECONFIG=" in first
         assert first.count("already running") == 0
-        assert f"node {node}" in first
+        assert f"node {node}" in first and "Ready after" in first  # up waits for the node
         second = run_local("up", env)
         assert second.count("already running") == 5 and "started" not in second
 
@@ -122,8 +123,17 @@ def test_up_is_idempotent_and_state_survives_down(tmp_path: Path, kubectl_dir: P
         run_local("up", env)
         got = kubectl("get", "configmap", "survivor", "-o", "jsonpath={.data.a}")
         assert got == "b"
+        kubectl("wait", "--for=condition=Ready", "pod/left-running", "--timeout=90s")  # its containers came back
+        assert len(node_containers("running")) == 2
+        status = run_local("status", env)
+        assert status.count("running") == 5 and re.search(rf"node {node}\s+Ready", status), status
+
+        fresh = run_local("up --fresh", env)
+        assert "from an empty cluster" in fresh and "Ready after" in fresh
+        assert "NotFound" in subprocess.run([*kubectl_base, "get", "configmap", "survivor"], capture_output=True,
+                                            text=True).stderr
     finally:
-        subprocess.run([sys.executable, "deploy/local.py", "down"], cwd=REPO, env=env, capture_output=True)
+        subprocess.run([sys.executable, "-m", "kubelab.cli", "down"], cwd=REPO, env=env, capture_output=True)
         for container in engine.containers.list(all=True, filters={"label": f"{LABEL_NODE}={node}"}):
             container.remove(force=True)  # only if down failed; the assertions above say so
         engine.close()

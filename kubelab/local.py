@@ -1,32 +1,34 @@
-"""`make up` / `make down`: the local cluster (etcd, apiserver, scheduler, controller-manager, kubelet) in the
-background; state and logs in .kubelab/.
+"""`kubelab up` / `down` / `status` (and `make up` / `make down`): the local single-node cluster — etcd,
+apiserver, scheduler, controller-manager and a kubelet for this machine — in the background; state and
+logs in .kubelab/ ($KUBELAB_HOME).
 
-Idempotent: `up` starts only what is not already running and healthy; `down`
-stops what `up` started (found by pid files) and removes the pod containers the
-kubelet leaves running (it does not stop them itself, as upstream's does not).
-etcd's data directory survives `down`, so the next `up` brings the same objects
-back, and the kubelet starts their pods again.
+Idempotent: `up` starts only what is not already running and healthy, then waits
+until this machine's Node is Ready; `down` stops what `up` started (found by pid
+files) and removes the pod containers the kubelet leaves running (it does not
+stop them itself, as upstream's does not).  etcd's data directory survives
+`down` and a reboot, so the next `up` brings the same objects back and the
+kubelet starts their pods again; `up --fresh` starts from an empty cluster.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-STATE = Path(os.environ.get("KUBELAB_HOME", REPO / ".kubelab")).resolve()  # tests point this at a temp dir
-sys.path.insert(0, str(REPO))
+from common import kubeconfig
+from common.localcluster import apiserver_argv, etcd_argv, http_ok
 
-from common import kubeconfig  # noqa: E402  (needs the repo on sys.path when run as a script)
-from common.localcluster import apiserver_argv, etcd_argv, http_ok  # noqa: E402
-
+STATE = Path(os.environ.get("KUBELAB_HOME", ".kubelab")).resolve()  # tests point this at a temp dir
 ETCD_PORT = int(os.environ.get("KUBELAB_ETCD_PORT", 2379))
 ETCD_PEER_PORT = int(os.environ.get("KUBELAB_ETCD_PEER_PORT", 2380))
 API_PORT = int(os.environ.get("KUBELAB_API_PORT", 8080))
@@ -35,7 +37,13 @@ KUBELET_PORT = int(os.environ.get("KUBELAB_KUBELET_PORT", 10250))  # the kubelet
 SCHEDULER_PORT = int(os.environ.get("KUBELAB_SCHEDULER_PORT", 10259))  # its /healthz and /metrics
 CONTROLLER_MANAGER_PORT = int(os.environ.get("KUBELAB_CONTROLLER_MANAGER_PORT", 10257))
 NODE_NAME_FILE = STATE / "kubelet.node"  # the node `up` started, so `down` cleans up the same one
+NODE_READY_TIMEOUT_S = 60
 _DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+COMPONENTS_IN_STOP_ORDER = ("kubelet", "controller-manager", "scheduler", "apiserver", "etcd")
+
+
+class UpError(Exception):
+    """Why `up` could not finish: printed as one line, never a traceback."""
 
 
 @dataclass
@@ -66,8 +74,8 @@ def node_name() -> str:
     chosen = os.environ.get("KUBELAB_NODE_NAME")
     if chosen:
         if len(chosen) > 253 or not _DNS1123_SUBDOMAIN.fullmatch(chosen):
-            sys.exit(f"error: KUBELAB_NODE_NAME={chosen!r} is not a valid node name "
-                     "(lowercase letters, digits, '-' and '.', starting and ending with a letter or digit)")
+            raise UpError(f"KUBELAB_NODE_NAME={chosen!r} is not a valid node name "
+                          "(lowercase letters, digits, '-' and '.', starting and ending with a letter or digit)")
         return chosen
     labels = (re.sub(r"[^a-z0-9-]+", "-", part).strip("-") for part in socket.gethostname().lower().split("."))
     return ".".join(filter(None, labels))[:253].strip("-.") or "localhost"
@@ -113,23 +121,23 @@ def start(component: Component) -> None:
         return
     for port in component.ports:
         if port_in_use(port):
-            sys.exit(f"error: port {port} ({component.name}) is in use by another program; "
-                     "stop it or run `make down` first")
+            raise UpError(f"port {port} ({component.name}) is in use by another program; "
+                          "stop it or run `kubelab down` first")
     with open(STATE / f"{component.name}.log", "ab") as log:
-        proc = subprocess.Popen(component.argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+        proc = subprocess.Popen(component.argv, stdout=log, stderr=subprocess.STDOUT, cwd=STATE,
                                 start_new_session=True)
     pid_file.write_text(str(proc.pid))
     deadline = time.monotonic() + 60
     while not http_ok(component.health_url):
         if proc.poll() is not None or time.monotonic() > deadline:
-            sys.exit(f"error: {component.name} did not start; see {STATE / (component.name + '.log')}")
+            raise UpError(f"{component.name} did not start; see {STATE / (component.name + '.log')}")
         time.sleep(0.2)
     print(f"  {component.name:<18} started (pid {proc.pid})")
 
 
 def build_images() -> str | None:
     """`python -m kubelet.images` (builds kubelab/pause and kubelab/busybox if missing); None, or why it failed."""
-    done = subprocess.run([sys.executable, "-m", "kubelet.images"], cwd=REPO, capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "kubelet.images"], cwd=STATE, capture_output=True, text=True,
                           check=False)
     for line in done.stdout.splitlines():  # "kubelab/pause:3.9: present sha256:..."
         tag, _, rest = line.partition(": ")
@@ -155,29 +163,81 @@ def start_kubelet() -> str | None:
     return None
 
 
-def up() -> None:
+def up(fresh: bool = False) -> None:
+    """Start what is not running, then wait for this machine's Node to be Ready (UpError: why not)."""
+    if fresh:
+        down(quiet=True)
+        for data in ("etcd", "kubelet"):
+            shutil.rmtree(STATE / data, ignore_errors=True)
     STATE.mkdir(parents=True, exist_ok=True)
-    print("Starting kubelab:")
+    print("Starting kubelab" + (" from an empty cluster:" if fresh else ":"), flush=True)
     for component in control_plane():
         start(component)
     config = STATE / "kubeconfig"
     kubeconfig.write(config, f"http://127.0.0.1:{API_PORT}")
     problem = start_kubelet()
+    if problem is None:
+        wait_node_ready(recorded_node() or node_name())
     print(f"""
 kubelab is up.  Logs and data: {STATE}
   export KUBECONFIG={config}
   kubectl get nodes               (kubectl: `make tools` puts one in .tools/)""")
     if problem is None:
         print(f"Pods run on node {recorded_node() or node_name()}; the scheduler places them.")
-    print("Stop it with `make down`.")
+    print("Stop it with `kubelab down` (or `make down`).")
     if problem is not None:
-        print(f"error: no kubelet: {problem}", file=sys.stderr)
-        print("The control plane is up (kubectl works), but no kubelet runs pods; fix that and run `make up` again.",
-              file=sys.stderr)
-        sys.exit(1)
+        raise UpError(f"no kubelet: {problem}.  The control plane is up (kubectl works), but no kubelet runs "
+                      "pods; fix that and run `kubelab up` again.")
 
 
-def stop(name: str) -> None:
+def node_status(node: str) -> str:
+    """"Ready", "NotReady", "Unknown" (its Ready condition), or "absent"."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{API_PORT}/api/v1/nodes/{node}", timeout=2) as resp:
+            conditions = (json.load(resp).get("status") or {}).get("conditions") or []
+    except OSError:
+        return "absent"
+    ready = next((c for c in conditions if c.get("type") == "Ready"), None)
+    if ready is None:
+        return "Unknown"
+    return "Ready" if ready.get("status") == "True" else "NotReady"
+
+
+def wait_node_ready(node: str) -> None:
+    """A progress line until the kubelet's Node reports Ready."""
+    started = time.monotonic()
+    state = ""
+    while (state := node_status(node)) != "Ready":
+        waited = time.monotonic() - started
+        if waited > NODE_READY_TIMEOUT_S:
+            raise UpError(f"node {node} is {state} after {NODE_READY_TIMEOUT_S}s; see {STATE / 'kubelet.log'}")
+        if sys.stdout.isatty():
+            print(f"\r  {'node ' + node:<18} {state}, waiting for Ready ({waited:.0f}s)", end="", flush=True)
+        time.sleep(0.25)
+    clear = "\r\x1b[K" if sys.stdout.isatty() else ""
+    print(f"{clear}  {'node ' + node:<18} Ready after {time.monotonic() - started:.1f}s", flush=True)
+
+
+def status() -> int:
+    """One line per component; 0 when everything runs and the node is Ready."""
+    components = [*control_plane()]
+    node = recorded_node()
+    if node:
+        components.append(kubelet_component(node))
+    healthy = True
+    for component in components:
+        alive = running(component.name, component.health_url)
+        healthy &= alive
+        print(f"  {component.name:<18} {'running' if alive else 'stopped'}")
+    if node:
+        state = node_status(node)
+        healthy &= state == "Ready"
+        print(f"  {'node ' + node:<18} {state}")
+    print(f"state and logs: {STATE}")
+    return 0 if healthy else 1
+
+
+def stop(name: str, quiet: bool = False) -> None:
     pid_file = STATE / f"{name}.pid"
     pid = pid_alive(pid_file)
     if pid is None:
@@ -190,7 +250,8 @@ def stop(name: str) -> None:
     else:
         os.killpg(pid, signal.SIGKILL)
     pid_file.unlink(missing_ok=True)
-    print(f"  {name:<18} stopped")
+    if not quiet:
+        print(f"  {name:<18} stopped")
 
 
 def remove_pod_containers(node: str) -> None:
@@ -214,22 +275,40 @@ def remove_pod_containers(node: str) -> None:
         print(f"  {'pods':<18} removed {len(containers)} container(s) of node {node}")
 
 
-def down() -> None:
-    stop("kubelet")  # first, or it would start the pod containers again
+def down(quiet: bool = False) -> None:
+    stop("kubelet", quiet)  # first, or it would start the pod containers again
     node = recorded_node()
     if node:
         remove_pod_containers(node)
         time.sleep(0.5)  # a create the kubelet had in flight when stopped lands in Docker a moment later
         remove_pod_containers(node)
-    for name in ("controller-manager", "scheduler", "apiserver", "etcd"):
-        stop(name)
+    for name in COMPONENTS_IN_STOP_ORDER[1:]:
+        stop(name, quiet)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Run a local kubelab cluster in the background.")
-    parser.add_argument("command", choices=["up", "down"])
-    args = parser.parse_args()
-    up() if args.command == "up" else down()
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="kubelab", description="Run a local kubelab cluster in the background.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start it (idempotent)").add_argument(
+        "--fresh", action="store_true", help="start from an empty cluster (deletes the saved objects)")
+    sub.add_parser("down", help="stop it; the objects stay for the next up")
+    sub.add_parser("status", help="what runs, and whether the node is Ready")
+    args = parser.parse_args(argv)
+    sys.exit(run(args))
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if args.command == "up":
+            up(args.fresh)
+        elif args.command == "down":
+            down()
+        else:
+            return status()
+    except UpError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
