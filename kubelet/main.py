@@ -21,11 +21,12 @@ from common.daemon import (add_client_flags, add_logging_flags, env_default, hea
 from common.events import EventRecorder
 
 from . import images, status
+from .dns import Configurer, default_resolv_conf, parse_cluster_dns
 from .kubelet import Kubelet, StatusWriter, Timings
 from .node import NodeAgent, NodeConfig, detect_node_ip, parse_node_labels, parse_taints
 from .podworker import PodSyncer, field_path
 from .probes import ProbeManager
-from .runtime import DockerRuntime
+from .runtime import DockerRuntime, PodNetworkError
 from .server import KubeletServer
 from .volumes import VolumeManager
 
@@ -50,6 +51,11 @@ class Settings:
     max_pods: int
     status_update_frequency_s: float
     sync_frequency_s: float
+    cluster_dns: tuple[str, ...] = ()
+    cluster_domain: str = "cluster.local"
+    resolv_conf: str = "/etc/resolv.conf"
+    pod_cidr_network: str | None = None
+    pod_network_mtu: int | None = None
 
 
 def parse_args(argv: list[str] | None = None) -> Settings:
@@ -65,6 +71,12 @@ def parse_args(argv: list[str] | None = None) -> Settings:
                    help="the pause image; built locally from busybox when missing")
     p.add_argument("--docker-network", default=env_default("--docker-network", "bridge"),
                    help="the Docker network pod sandboxes join")
+    p.add_argument("--pod-cidr-network", default=env_default("--pod-cidr-network"),
+                   help="a Docker bridge network to create on this Node's spec.podCIDR (waited for) for pod "
+                        "sandboxes, instead of --docker-network: pod IPs unique cluster-wide, routed between nodes "
+                        "by the pod network agent (python -m kube_proxy.podnet)")
+    p.add_argument("--pod-network-mtu", type=int, default=int(env_default("--pod-network-mtu", "0") or 0),
+                   help="with --pod-cidr-network: the network's MTU (e.g. the VXLAN device's); 0: Docker's default")
     p.add_argument("--node-ip", default=env_default("--node-ip"), help="this node's InternalIP (default: detected)")
     p.add_argument("--healthz-bind-address", default=env_default("--healthz-bind-address", "127.0.0.1"))
     p.add_argument("--healthz-port", type=int, default=int(env_default("--healthz-port", "10248") or 10248),
@@ -78,6 +90,14 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     p.add_argument("--register-with-taints", default=env_default("--register-with-taints", ""),
                    help="key=value:Effect,... set at registration")
     p.add_argument("--max-pods", type=int, default=int(env_default("--max-pods", "110") or 110))
+    p.add_argument("--cluster-dns", default=env_default("--cluster-dns", ""),
+                   help="comma list of DNS server IPs for ClusterFirst pods (the kube-dns Service's clusterIP); "
+                        "without it they get the host's resolv.conf, as upstream")
+    p.add_argument("--cluster-domain", default=env_default("--cluster-domain", "cluster.local"),
+                   help="the cluster's DNS domain: pods search <ns>.svc.<domain> svc.<domain> <domain>")
+    p.add_argument("--resolv-conf", default=env_default("--resolv-conf"),
+                   help="the host resolv.conf pods' DNS builds on (default /etc/resolv.conf, or systemd-resolved's "
+                        "upstream list when that names only its local stub); \"\" for none")
     p.add_argument("--node-status-update-frequency", type=parse_duration,
                    default=env_default("--node-status-update-frequency", "10s"))
     p.add_argument("--sync-frequency", type=parse_duration, default=env_default("--sync-frequency", "1m"),
@@ -95,12 +115,19 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     except ValueError as exc:
         p.error(str(exc))
     node_ip = args.node_ip or detect_node_ip()
+    try:
+        cluster_dns = parse_cluster_dns(args.cluster_dns)
+    except ValueError as exc:
+        p.error(f"--cluster-dns: {exc}")
     return Settings(node_name=args.node_name, server=args.server, kubeconfig=args.kubeconfig,
                     root_dir=args.root_dir, pause_image=args.pod_infra_container_image, network=args.docker_network,
                     node_ip=node_ip, healthz_bind_address=args.healthz_bind_address, healthz_port=args.healthz_port,
                     address=args.address or node_ip, port=args.port, node_labels=labels, taints=taints,
                     max_pods=args.max_pods, status_update_frequency_s=_seconds(args.node_status_update_frequency),
-                    sync_frequency_s=_seconds(args.sync_frequency))
+                    sync_frequency_s=_seconds(args.sync_frequency), pod_cidr_network=args.pod_cidr_network,
+                    pod_network_mtu=args.pod_network_mtu or None, cluster_dns=cluster_dns,
+                    cluster_domain=args.cluster_domain,
+                    resolv_conf=default_resolv_conf() if args.resolv_conf is None else args.resolv_conf)
 
 
 def _seconds(value: float | str) -> float:
@@ -150,8 +177,9 @@ async def serve(settings: Settings) -> int:
     probes = ProbeManager(exec_run=runtime.exec_run, on_change=poke, on_liveness_failure=liveness_failed,
                           on_event=probe_event)
     volumes = VolumeManager(settings.root_dir, fetch)
+    dns_config = Configurer(settings.cluster_dns, settings.cluster_domain, settings.resolv_conf, recorder.record)
     syncer = PodSyncer(runtime, volumes, probes, recorder, fetch, node_name=settings.node_name,
-                       host_ip=settings.node_ip)
+                       host_ip=settings.node_ip, dns_config=dns_config)
     kubelet = Kubelet(client, runtime, syncer, StatusWriter(client, status.status_changed), settings.node_name,
                       Timings(volume_refresh_s=settings.sync_frequency_s))
     api_socket = _bind(settings.address, settings.port)  # before registering: the Node reports the port
@@ -161,15 +189,73 @@ async def serve(settings: Settings) -> int:
                                         container_runtime_version=await runtime.version(),
                                         status_update_frequency_s=settings.status_update_frequency_s),
                      recorder=recorder)
+    network = PodNetworkSetup(client, runtime, settings)
     async with asyncio.TaskGroup() as tg:
-        tg.create_task(node.run(lambda: (True, "")))  # registers the Node, then keeps its Lease and status
-        await kubelet.run(tg)
+        tg.create_task(node.run(network.readiness))  # registers the Node, then keeps its Lease and status
+
+        async def start_pods() -> None:
+            if settings.pod_cidr_network:
+                await network.run()  # no pod starts before the pod network has the node's podCIDR
+                tg.create_task(network.follow())
+            await kubelet.run(tg)
+        tg.create_task(start_pods())
         if settings.healthz_port:
             tg.create_task(health_server(settings.healthz_bind_address, settings.healthz_port).serve())
         api = KubeletServer(runtime, lambda ns, name: kubelet.pods.get(f"{ns}/{name}"), kubelet.pods.list)
         tg.create_task(http_server(api.app(), settings.address, 0).serve(sockets=[api_socket]))
         log.info("kubelet %s running pods for node %s (%s)", GIT_VERSION, settings.node_name, settings.node_ip)
     return 0
+
+
+class PodNetworkSetup:
+    """--pod-cidr-network: wait for the Node's spec.podCIDR, then make pod sandboxes join a network on it.
+
+    Until then the node reports NotReady with the reason, as upstream's kubelet does while its network plugin is
+    not ready.  A podCIDR that changes later (the Node was deleted and registered again) is followed, as
+    upstream's updatePodCIDR does: the network is replaced once no container uses it."""
+
+    def __init__(self, client: ApiClient, runtime: DockerRuntime, settings: Settings) -> None:
+        self.client, self.runtime, self.settings = client, runtime, settings
+        self.problem = "network not ready: waiting for the node's podCIDR" if settings.pod_cidr_network else ""
+        self.pod_cidr = ""  # the one the network is on
+
+    def readiness(self) -> tuple[bool, str]:
+        return (not self.problem, self.problem)
+
+    async def run(self, retry_s: float = 1.0) -> None:
+        """Return once the network is on the node's podCIDR."""
+        while not await self.sync_once():
+            await asyncio.sleep(retry_s)
+
+    async def follow(self, period_s: float = 10.0) -> None:
+        while True:
+            await asyncio.sleep(period_s)
+            await self.sync_once()
+
+    async def sync_once(self) -> bool:
+        """Whether the network is on the node's podCIDR (unchanged when the Node or its podCIDR is missing)."""
+        pod_cidr = await self._pod_cidr()
+        if not pod_cidr or pod_cidr == self.pod_cidr:
+            return bool(self.pod_cidr)
+        name = self.settings.pod_cidr_network or ""
+        try:
+            await self.runtime.ensure_pod_network(name, pod_cidr, self.settings.pod_network_mtu)
+        except PodNetworkError as err:
+            problem = f"network not ready: {err}"
+            if problem != self.problem:  # once, not every retry
+                log.error("%s", err)
+            self.problem = problem
+            return False
+        log.info("pod sandboxes join Docker network %s on podCIDR %s", name, pod_cidr)
+        self.pod_cidr, self.problem = pod_cidr, ""
+        return True
+
+    async def _pod_cidr(self) -> str:
+        try:
+            node = await self.client.get(kinds.NODES, self.settings.node_name)
+        except (errors.ApiError, OSError, TimeoutError):
+            return ""  # not registered yet, or the API is away: ask again
+        return (node.get("spec") or {}).get("podCIDR") or ""
 
 
 def _bind(address: str, port: int) -> socket.socket:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import math
 import re
 import struct
@@ -108,6 +109,10 @@ class ContainerStartError(RuntimeError_):
     reason = "RunContainerError"
 
 
+class PodNetworkError(RuntimeError_):
+    reason = "NetworkNotReady"  # the pod network cannot match the node's podCIDR (yet)
+
+
 class ExecError(RuntimeError_):
     reason = "ExecError"  # the container is not running, or Docker refused the exec
 
@@ -155,6 +160,37 @@ class DockerRuntime:
         """As Node.status.nodeInfo.containerRuntimeVersion shows it: "docker://20.10.24"."""
         info = await self._call(self.api.version)
         return f"docker://{info['Version']}"
+
+    # -- pod network -----------------------------------------------------------------------------------
+
+    async def ensure_pod_network(self, name: str, subnet: str, mtu: int | None = None) -> None:
+        """A bridge network `name` on the node's podCIDR (gateway: its first IP) that pod sandboxes join from now on.
+
+        Pod IPs then come from the podCIDR, unique cluster-wide, and the pod network agent routes them between
+        nodes.  A network on another subnet is replaced while no container uses it."""
+        await self._call(self._ensure_pod_network_sync, name, subnet, mtu)
+        self.network = name
+
+    def _ensure_pod_network_sync(self, name: str, subnet: str, mtu: int | None) -> None:
+        wanted = pod_network_config(subnet, mtu)
+        try:
+            existing = self.client.networks.get(name)
+        except docker.errors.NotFound:
+            existing = None
+        if existing is not None:
+            if pod_network_matches(existing.attrs, wanted):
+                return
+            users = existing.attrs.get("Containers") or {}
+            if users:
+                raise PodNetworkError(f"Docker network {name} is on {_subnets(existing.attrs)}, not the node's "
+                                      f"podCIDR {subnet}, and {len(users)} container(s) still use it: remove them "
+                                      "and the kubelet recreates the network")
+            existing.remove()
+        try:
+            self.client.networks.create(name, driver="bridge", options=wanted["options"], ipam=docker.types.IPAMConfig(
+                pool_configs=[docker.types.IPAMPool(subnet=subnet, gateway=wanted["gateway"])]))
+        except docker.errors.APIError as err:
+            raise PodNetworkError(f"cannot create Docker network {name} on {subnet}: {_daemon_message(err)}") from err
 
     # -- listing and inspecting ------------------------------------------------------------------------
 
@@ -600,6 +636,35 @@ class ExecSession:
 # -- pure helpers: Docker's view to Kubernetes' and back -------------------------------------------------
 
 _TINI_EXEC_FAILED = re.compile(r"\[FATAL tini \(\d+\)\] exec (?P<path>.+) failed: (?P<why>[^\n]+)")
+
+
+# Pod network options: the pod network agent masquerades (only traffic leaving the cluster CIDR, so pods see each
+# other's own IPs), and Docker 28+ must let other hosts route to pod IPs directly ("nat-unprotected" keeps hostPort
+# DNAT; "routed" would drop it).  Older engines ignore the gateway mode and do not block routed traffic.
+POD_NETWORK_OPTIONS = {
+    "com.docker.network.bridge.enable_ip_masquerade": "false",
+    "com.docker.network.bridge.gateway_mode_ipv4": "nat-unprotected",
+}
+
+
+def pod_network_config(subnet: str, mtu: int | None = None) -> Obj:
+    """Subnet, gateway (the first address, as the podCIDR's bridge has it) and driver options of a pod network."""
+    network = ipaddress.IPv4Network(subnet)
+    options = dict(POD_NETWORK_OPTIONS)
+    if mtu:
+        options["com.docker.network.driver.mtu"] = str(mtu)
+    return {"subnet": str(network), "gateway": str(network.network_address + 1), "options": options}
+
+
+def pod_network_matches(attrs: Obj, wanted: Obj) -> bool:
+    pools = (attrs.get("IPAM") or {}).get("Config") or []
+    options = attrs.get("Options") or {}
+    return (attrs.get("Driver") == "bridge" and [(p.get("Subnet"), p.get("Gateway")) for p in pools]
+            == [(wanted["subnet"], wanted["gateway"])] and all(options.get(k) == v for k, v in wanted["options"].items()))
+
+
+def _subnets(attrs: Obj) -> str:
+    return ", ".join(p.get("Subnet", "?") for p in (attrs.get("IPAM") or {}).get("Config") or []) or "no subnet"
 
 
 def container_info(data: Obj, image_id: str, start_failure: str | None, network: str) -> ContainerInfo:
