@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ipaddress
+import logging
 import math
 import re
 import struct
@@ -35,6 +36,8 @@ import docker.types
 from common import quantity
 
 from . import images as local_images
+
+log = logging.getLogger("kubelet.runtime")
 
 # Labels on every container the kubelet makes (the names dockershim used).
 LABEL_POD_UID = "io.kubernetes.pod.uid"
@@ -319,11 +322,26 @@ class DockerRuntime:
         config["ports"] = [(p["containerPort"], p["protocol"]) for p in ports]
         info = await self._call(self._create_sync, config, host_config, meta.get("uid", ""))
         try:
-            return await self.start_container(info.id)
+            started = await self.start_container(info.id)
         except ContainerStartError as err:
             await self.remove_container(info.id)
             raise ContainerStartError(f"failed to start sandbox container for pod {meta.get('name')!r}: "
                                       f"{err.message}") from err
+        if dns and not host_network and self.network not in ("bridge", "default"):
+            await self._call(self._write_resolv_conf_sync, info.id, dns)
+        return started
+
+    def _write_resolv_conf_sync(self, container_id: str, dns: Obj) -> None:
+        """On a user-defined network Docker points resolv.conf at its embedded resolver (127.0.0.11); write the
+        pod's own instead, as upstream's dockershim did, so pods see the cluster nameserver itself.  The file
+        is the sandbox's, shared by every container in its network namespace."""
+        path = (self.api.inspect_container(container_id).get("ResolvConfPath") or "")
+        try:
+            with open(path, "w") as resolv_conf:
+                resolv_conf.write(resolv_conf_text(dns))
+        except OSError as err:  # e.g. a kubelet in a container that cannot see Docker's data root
+            log.warning("pod resolv.conf left to Docker's embedded resolver: cannot write %r: %s", path,
+                        err.strerror)
 
     # -- containers ------------------------------------------------------------------------------------
 
@@ -748,6 +766,18 @@ def host_ports(spec: Obj) -> list[Obj]:
                 ports.append({"containerPort": port["containerPort"], "hostPort": port["hostPort"],
                               "protocol": (port.get("protocol") or "TCP").lower(), "hostIP": port.get("hostIP", "")})
     return ports
+
+
+def resolv_conf_text(dns: Obj) -> str:
+    """resolv.conf for {"nameservers", "searches", "options"} (the kubelet's DNS configuration)."""
+    lines = [f"nameserver {ip}" for ip in dns.get("nameservers") or []]
+    searches = [s for s in dns.get("searches") or [] if s and s != "."]
+    if searches:
+        lines.append("search " + " ".join(searches))
+    options = _dns_options(dns).get("dns_opt")
+    if options:
+        lines.append("options " + " ".join(options))
+    return "\n".join(lines) + "\n"
 
 
 def _dns_options(dns: Obj | None) -> Obj:

@@ -1,6 +1,7 @@
 """A real kubelet with --cluster-dns on the real Docker engine: the /etc/resolv.conf its pods' containers see."""
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,24 +22,39 @@ HOST_RESOLV_CONF = "nameserver 192.0.2.1\nsearch corp.example\noptions attempts:
 class DnsNode(Node):
     """The harness's node, with a cluster DNS IP and a host resolv.conf of the test's own."""
 
+    def __init__(self, apiserver_url: str, workdir: Path, docker_client: docker.DockerClient,  # noqa: F811
+                 network: str | None = None) -> None:
+        self.network = network  # a user-defined Docker network for the pods, as --pod-cidr-network makes
+        super().__init__(apiserver_url, workdir, docker_client)
+
     def _process(self) -> ChildProcess:
         process = super()._process()
         resolv = self.workdir / "host-resolv.conf"
         resolv.write_text(HOST_RESOLV_CONF)
         process.argv += ["--cluster-dns", CLUSTER_DNS, "--cluster-domain", "cluster.local",
                          "--resolv-conf", str(resolv)]
+        if self.network:
+            process.argv += ["--docker-network", self.network]
         return process
 
 
-@pytest.fixture
-def dns_node(apiserver: Any, tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[DnsNode]:  # noqa: F811
-    node = DnsNode(apiserver.url, tmp_path, docker_client)
+@pytest.fixture(params=["bridge", "user-defined"])
+def dns_node(request: pytest.FixtureRequest, apiserver: Any, tmp_path: Path,
+             docker_client: docker.DockerClient) -> Iterator[DnsNode]:  # noqa: F811
+    """On Docker's default bridge and on a user-defined network, where Docker would otherwise write its
+    embedded resolver (127.0.0.11) into the pod's resolv.conf."""
+    network = None
+    if request.param == "user-defined":
+        network = docker_client.networks.create(f"kl-dns-{uuid.uuid4().hex[:8]}", driver="bridge")
+    node = DnsNode(apiserver.url, tmp_path, docker_client, network.name if network else None)
     try:
         node.start()
         yield node
     finally:
         print(node.process.log_tail(60))
         node.cleanup()
+        if network is not None:
+            network.remove()
 
 
 def resolv_conf_of(node: DnsNode, pod_name: str) -> ResolvConf:
