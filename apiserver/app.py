@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
 from dataclasses import dataclass
@@ -14,9 +15,9 @@ from starlette.exceptions import HTTPException
 from starlette.responses import PlainTextResponse, Response
 
 from common.api import REGISTRY, kinds
-from common.errors import AlreadyExists, ApiError, InternalError, NotFound
+from common.errors import AlreadyExists, ApiError, Conflict, InternalError, NotFound
 
-from . import discovery, openapi, requestinfo, storage
+from . import discovery, openapi, requestinfo, servicealloc, storage, validation
 from .authn import TokenAuthenticator, User
 from .handlers import ApiHandlers, json_response, status_response
 from .rest import RestStore, WriteOptions
@@ -48,6 +49,10 @@ class Settings:
     tls_cert_file: str | None = None
     tls_private_key_file: str | None = None
     tokens: dict[str, User] | None = None  # --token-auth-file; None: no authentication (loopback only)
+    service_cluster_ip_range: str = "10.96.0.0/12"
+    service_node_port_range: str = "30000-32767"
+    advertise_address: str | None = None  # the kubernetes Service's endpoint; None: no Endpoints written
+    advertise_port: int | None = None  # the kubernetes Service's targetPort; None: --port
 
 
 class ApiServer:
@@ -59,6 +64,10 @@ class ApiServer:
         self.caches = {rt: WatchCache(self.storage, rt, capacity=settings.watch_cache_size,
                                       bookmark_interval_s=settings.bookmark_interval_s) for rt in REGISTRY.all()}
         self.rest = RestStore(self.storage, self.caches, ttls={kinds.EVENTS: int(settings.event_ttl_s)})
+        self.service_ips = servicealloc.IPRange.parse(settings.service_cluster_ip_range)
+        node_ports = servicealloc.PortRange.parse(settings.service_node_port_range)
+        validation.NODE_PORT_RANGE = (node_ports.low, node_ports.high)
+        self.rest.service_alloc = servicealloc.ServiceAllocator(self.storage, self.service_ips, node_ports)
         self.handlers = ApiHandlers(self.rest, self.caches)
         self.ready = False
 
@@ -70,6 +79,9 @@ class ApiServer:
             tg.create_task(cache.request_bookmarks())
         await asyncio.gather(*(cache.ready.wait() for cache in self.caches.values()))
         await self._ensure_system_namespaces()
+        await self.rest.service_alloc.repair(kinds.SERVICES.storage_prefix)  # type: ignore[union-attr]
+        await self._ensure_kubernetes_service()
+        tg.create_task(self._keep_kubernetes_service())
         if self.settings.compaction_interval_s > 0:
             tg.create_task(self._compact_forever())
         self.ready = True
@@ -89,6 +101,33 @@ class ApiServer:
                 await self.rest.create(kinds.NAMESPACES, None, ns, WriteOptions())
             except AlreadyExists:
                 pass
+
+    async def _ensure_kubernetes_service(self) -> None:
+        """default/kubernetes: the API's own Service at the range's first IP, and its Endpoints when
+        --advertise-address says where the API is (upstream's controlplane reconciler)."""
+        port = self.settings.advertise_port or self.settings.port
+        service = servicealloc.kubernetes_service(self.service_ips.first(), port)
+        try:
+            await self.rest.update(kinds.SERVICES, "default", "kubernetes",
+                                   lambda current: servicealloc.with_kubernetes_ports(current, port),
+                                   opts=WriteOptions(), create_obj=copy.deepcopy(service))
+            if self.settings.advertise_address:
+                endpoints = servicealloc.kubernetes_endpoints(self.settings.advertise_address, port)
+                await self.rest.update(kinds.ENDPOINTS, "default", "kubernetes", lambda _old: copy.deepcopy(endpoints),
+                                       opts=WriteOptions(), create_obj=copy.deepcopy(endpoints))
+        except (AlreadyExists, Conflict):
+            pass  # another apiserver (--workers) wrote it a moment ago
+        except ApiError as exc:  # e.g. its IP taken by a Service created before the range changed
+            log.warning("cannot ensure the default/kubernetes Service: %s", exc.message)
+
+    async def _keep_kubernetes_service(self) -> None:
+        """Put it back when deleted or changed, every 10s as upstream's bootstrap controller does."""
+        while True:
+            await asyncio.sleep(10)
+            try:
+                await self._ensure_kubernetes_service()
+            except Exception:  # noqa: BLE001 - a failed pass must not stop the apiserver; the next one retries
+                log.exception("ensuring the default/kubernetes Service failed")
 
     async def _compact_forever(self) -> None:
         """Compact etcd to the revision seen one interval ago, as upstream's apiserver does."""

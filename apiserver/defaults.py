@@ -322,10 +322,10 @@ def _service(service: Obj) -> None:
         _default(spec, "internalTrafficPolicy", "Cluster")
     if spec.get("type") == "LoadBalancer":
         _default(spec, "allocateLoadBalancerNodePorts", True)
-    _service_ip_families(spec)
+    service_ip_families(spec)
 
 
-def _service_ip_families(spec: Obj) -> None:
+def service_ip_families(spec: Obj) -> None:
     """clusterIPs mirrors clusterIP, and once an IP is set it names its family (single-stack)."""
     cluster_ip = spec.get("clusterIP")
     if spec.get("type") == "ExternalName" or not isinstance(cluster_ip, str) or not cluster_ip:
@@ -353,7 +353,10 @@ def preserve_service_allocations(new: Obj, old: Obj) -> None:
     """On update, keep the cluster IPs and node ports the old Service was given when the new one omits them
     (upstream's patchAllocatedValues); call before validating an update."""
     spec, before = _child(new, "spec", create=False), _child(old, "spec", create=False)
-    if spec is None or before is None or "ExternalName" in (spec.get("type", "ClusterIP"), before.get("type")):
+    if spec is None or before is None:
+        return
+    drop_type_dependent_fields(new, spec, before)
+    if "ExternalName" in (spec.get("type", "ClusterIP"), before.get("type")):
         return
     if not spec.get("clusterIP") and before.get("clusterIP"):
         spec["clusterIP"] = before["clusterIP"]
@@ -365,6 +368,42 @@ def preserve_service_allocations(new: Obj, old: Obj) -> None:
             allocated = old_ports.get((port.get("port"), port.get("protocol", "TCP")))
             if not port.get("nodePort") and allocated:
                 port["nodePort"] = allocated
+
+
+def drop_type_dependent_fields(new: Obj, spec: Obj, before: Obj) -> None:
+    """Upstream's dropTypeDependentFields: a type change wipes what the old type was given and the new one
+    cannot use (to be released by the allocator) — but only where the client left it as it was."""
+    kind, old_kind = spec.get("type", "ClusterIP"), before.get("type", "ClusterIP")
+    if old_kind != "ExternalName" and kind == "ExternalName":
+        if spec.get("clusterIP") == before.get("clusterIP") and spec.get("clusterIPs") == before.get("clusterIPs"):
+            spec.pop("clusterIP", None)
+            spec.pop("clusterIPs", None)
+        for key in ("ipFamilies", "ipFamilyPolicy"):
+            if spec.get(key) == before.get(key):
+                spec.pop(key, None)
+    node_ports = ("NodePort", "LoadBalancer")
+    if old_kind in node_ports and kind not in node_ports:
+        old_ports = {p.get("nodePort") for p in _items(before, "ports")}
+        if {p.get("nodePort") for p in _items(spec, "ports") if p.get("nodePort")} <= old_ports:
+            for port in _items(spec, "ports"):
+                port.pop("nodePort", None)
+    if _needs_health_check(before) and not _needs_health_check(spec) and \
+            spec.get("healthCheckNodePort") == before.get("healthCheckNodePort"):
+        spec.pop("healthCheckNodePort", None)
+    if old_kind == "LoadBalancer" and kind != "LoadBalancer":
+        for key in ("allocateLoadBalancerNodePorts", "loadBalancerClass"):
+            if spec.get(key) == before.get(key):
+                spec.pop(key, None)
+    if externally_accessible(before) and not externally_accessible(spec) and \
+            spec.get("externalTrafficPolicy") == before.get("externalTrafficPolicy"):
+        spec.pop("externalTrafficPolicy", None)
+    status = new.get("status")
+    if kind != "LoadBalancer" and isinstance(status, dict) and status.get("loadBalancer"):
+        status["loadBalancer"] = {}  # no load balancer any more: no ingress to report
+
+
+def _needs_health_check(spec: Obj) -> bool:
+    return spec.get("type") == "LoadBalancer" and spec.get("externalTrafficPolicy") == "Local"
 
 
 def _secret(secret: Obj) -> None:

@@ -19,6 +19,7 @@ import uvicorn
 
 from common.daemon import add_logging_flags, env_default, parse_duration, setup_logging
 
+from . import servicealloc
 from .app import ApiServer, Settings, create_app
 from .authn import TokenFileError, User, load_token_file
 from .storage import Unavailable
@@ -60,10 +61,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, int]:
     p.add_argument("--insecure-allow-remote", action="store_true",
                    default=env_default("--insecure-allow-remote") in ("1", "true"),
                    help="serve a non-loopback address without TLS and tokens (tests and throwaway labs only)")
+    _add_service_flags(p)
     add_logging_flags(p)
     args = p.parse_args(argv)
     if args.workers < 1:
         p.error("--workers must be at least 1")
+    _check_service_flags(p, args)
     setup_logging("apiserver", args.verbosity)
     tokens = _security_or_exit(p, args)
     return Settings(etcd_servers=[s.strip() for s in args.etcd_servers.split(",") if s.strip()],
@@ -74,7 +77,31 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, int]:
                     event_ttl_s=_seconds(args.event_ttl),
                     etcd_connect_timeout_s=_seconds(args.etcd_connect_timeout),
                     reuse_port=args.reuse_port, tls_cert_file=args.tls_cert_file,
-                    tls_private_key_file=args.tls_private_key_file, tokens=tokens), args.workers
+                    tls_private_key_file=args.tls_private_key_file, tokens=tokens,
+                    service_cluster_ip_range=args.service_cluster_ip_range,
+                    service_node_port_range=args.service_node_port_range,
+                    advertise_address=args.advertise_address, advertise_port=args.advertise_port), args.workers
+
+
+def _add_service_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--service-cluster-ip-range", default=env_default("--service-cluster-ip-range", "10.96.0.0/12"),
+                   help="IPv4 CIDR Services' cluster IPs come from (env KUBELAB_SERVICE_CLUSTER_IP_RANGE)")
+    p.add_argument("--service-node-port-range", default=env_default("--service-node-port-range", "30000-32767"),
+                   help="port range NodePort and LoadBalancer Services' node ports come from, LOW-HIGH")
+    p.add_argument("--advertise-address", default=env_default("--advertise-address"),
+                   help="the IP the default/kubernetes Service's Endpoints point at; without it none are written")
+    p.add_argument("--advertise-port", type=int, default=int(env_default("--advertise-port", "0") or 0) or None,
+                   help="the port behind the kubernetes Service (its targetPort); default --port")
+
+
+def _check_service_flags(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    try:
+        servicealloc.IPRange.parse(args.service_cluster_ip_range)
+        servicealloc.PortRange.parse(args.service_node_port_range)
+        if args.advertise_address:
+            ipaddress.ip_address(args.advertise_address)
+    except ValueError as exc:
+        p.error(str(exc))
 
 
 def _security_or_exit(p: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, User] | None:

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from common.api import kinds
 from common.api.registry import ResourceType
@@ -26,6 +26,9 @@ from common.errors import (AlreadyExists, ApiError, BadRequest, Conflict, Forbid
 from . import defaults, storage, validation
 from .apply import record_write
 from .watchcache import WatchCache, decode, dumps, with_resource_version
+
+if TYPE_CHECKING:
+    from .servicealloc import ServiceAllocator
 
 Obj = dict[str, Any]
 Transform = Callable[[Obj], Obj]
@@ -87,6 +90,8 @@ class RestStore:
         self.ttls = ttls or {}  # kinds whose objects expire (events: --event-ttl)
         # Revisions of this apiserver's own namespace writes: the cache is trusted only once it has them.
         self._namespace_writes: dict[str, int] = {}
+        # Services' cluster IPs and node ports, claimed in the same etcd transaction as the Service (app.py).
+        self.service_alloc: ServiceAllocator | None = None
 
     # -- reads -------------------------------------------------------------
 
@@ -119,11 +124,12 @@ class RestStore:
         self._prepare_create(rt, obj)
         record_write(rt, None, obj, opts.field_manager)  # managedFields: the creator owns what it set
         if opts.dry_run:
+            await self._allocate_dry_run(rt, obj, None)
             return Written(obj)
         for _attempt in range(8 if generate else 1):
             try:
-                key, value = rt.storage_key(namespace, meta["name"]), encode(obj)
-                revision = await self._etcd(self.storage.create(key, value, self.ttls.get(rt, 0)))
+                key = rt.storage_key(namespace, meta["name"])
+                value, revision = await self._etcd(self._store_new(rt, key, obj))
                 meta["resourceVersion"] = str(revision)
                 self._note_namespace_write(rt, meta["name"], revision)
                 return Written(obj, with_resource_version(value, revision))
@@ -132,6 +138,28 @@ class RestStore:
                     meta["name"] = generated_name(meta["generateName"])
         raise AlreadyExists(f'{qualified(rt)} "{meta["name"]}" already exists', kind=rt.plural,
                             name=meta["name"], group=rt.group)
+
+    async def _store_new(self, rt: ResourceType, key: str, obj: Obj) -> tuple[bytes, int]:
+        if rt is kinds.SERVICES and self.service_alloc is not None:
+            return await self.service_alloc.create(key, obj, encode)
+        value = encode(obj)
+        return value, await self.storage.create(key, value, self.ttls.get(rt, 0))
+
+    async def _store_changed(self, rt: ResourceType, key: str, new: Obj, old: Obj | None,
+                             mod_revision: int) -> tuple[bytes, int]:
+        if rt is kinds.SERVICES and self.service_alloc is not None and old is not None:
+            return await self.service_alloc.update(key, new, old, mod_revision, encode)
+        value = encode(new)
+        return value, await self.storage.update(key, value, mod_revision, self.ttls.get(rt, 0))
+
+    async def _remove(self, rt: ResourceType, key: str, old: Obj, mod_revision: int) -> int:
+        if rt is kinds.SERVICES and self.service_alloc is not None:
+            return await self.service_alloc.delete(key, old, mod_revision)  # releases its IP and node ports
+        return await self.storage.delete(key, mod_revision)
+
+    async def _allocate_dry_run(self, rt: ResourceType, obj: Obj, old: Obj | None) -> None:
+        if rt is kinds.SERVICES and self.service_alloc is not None:
+            await self._etcd(self.service_alloc.dry_run(obj, old))
 
     def _prepare_create(self, rt: ResourceType, obj: Obj) -> None:
         meta = obj["metadata"]
@@ -205,9 +233,11 @@ class RestStore:
                 if not fresh:
                     kv = None
                     continue
+                if not _same(new, current):
+                    await self._allocate_dry_run(rt, new, current)
                 return Written(current if _same(new, current) else new), False
             try:
-                return await self._write_update(rt, key, new, kv.mod_revision), False
+                return await self._write_update(rt, key, new, kv.mod_revision, current), False
             except storage.RevisionMismatch as lost:
                 if precondition_rv:
                     raise conflict(rt, name) from None
@@ -220,14 +250,14 @@ class RestStore:
             return None
         return storage.KeyValue(key, cached.json, cached.revision, 0)
 
-    async def _write_update(self, rt: ResourceType, key: str, new: Obj, mod_revision: int) -> Written:
+    async def _write_update(self, rt: ResourceType, key: str, new: Obj, mod_revision: int,
+                            old: Obj | None = None) -> Written:
         meta = new["metadata"]
         served = None
         if meta.get("deletionTimestamp") and not meta.get("finalizers") and self._deletion_complete(rt, new):
-            revision = await self._etcd_mismatch(self.storage.delete(key, mod_revision))
+            revision = await self._etcd_mismatch(self._remove(rt, key, old or new, mod_revision))
         else:
-            value = encode(new)
-            revision = await self._etcd_mismatch(self.storage.update(key, value, mod_revision, self.ttls.get(rt, 0)))
+            value, revision = await self._etcd_mismatch(self._store_changed(rt, key, new, old, mod_revision))
             served = with_resource_version(value, revision)
         meta["resourceVersion"] = str(revision)
         self._note_namespace_write(rt, meta["name"], revision)
@@ -300,10 +330,10 @@ class RestStore:
                 if marked is not None:
                     if marked == current or opts.dry_run:
                         return marked, False
-                    return (await self._write_update(rt, key, marked, kv.mod_revision)).obj, False
+                    return (await self._write_update(rt, key, marked, kv.mod_revision, current)).obj, False
                 if opts.dry_run:
                     return current, True
-                revision = await self._etcd_mismatch(self.storage.delete(key, kv.mod_revision))
+                revision = await self._etcd_mismatch(self._remove(rt, key, current, kv.mod_revision))
             except storage.RevisionMismatch:
                 continue
             current["metadata"]["resourceVersion"] = str(revision)
@@ -358,7 +388,7 @@ class RestStore:
         except storage.Unavailable as exc:
             raise ServiceUnavailable(f"storage is unavailable: {exc}") from exc
 
-    async def _etcd_mismatch(self, call: Any) -> int:
+    async def _etcd_mismatch(self, call: Any) -> Any:
         """Like _etcd, but lets RevisionMismatch through for the caller's retry loop."""
         try:
             return await self._etcd(call)

@@ -49,6 +49,14 @@ class RevisionMismatch(StorageError):
         self.current = current
 
 
+class ClaimsTaken(StorageError):
+    """Keys a transaction needed to be absent were present (someone else holds them)."""
+
+    def __init__(self, keys: set[str]) -> None:
+        super().__init__(f"already claimed: {', '.join(sorted(keys))}")
+        self.keys = keys
+
+
 class Compacted(StorageError):
     def __init__(self, compact_revision: int) -> None:
         super().__init__(f"revision compacted below {compact_revision}")
@@ -169,6 +177,40 @@ class Storage:
         if not resp.succeeded:
             raise self._mismatch(key, resp)
         return resp.header.revision
+
+    async def commit(self, key: str, value: bytes | None, expected_mod_revision: int, *,
+                     claims: dict[str, bytes] | None = None, releases: list[str] | None = None) -> int:
+        """Write `key` together with side keys, all or nothing, in one transaction; returns the new revision.
+
+        `expected_mod_revision` 0 creates `key` (KeyExists if present), otherwise compare-and-swaps it
+        (RevisionMismatch / KeyNotFound); `value` None deletes it.  Each claim is put only if absent
+        (ClaimsTaken names those held); releases are deleted.  Used for allocations that must never leak
+        or double up: a Service and the cluster IPs and node ports it holds.
+        """
+        claims, releases = claims or {}, releases or []
+        if expected_mod_revision == 0:
+            compares = [rpc.Compare(key=key.encode(), target=rpc.Compare.CREATE, result=rpc.Compare.EQUAL,
+                                    create_revision=0)]
+        else:
+            compares = [_unchanged(key, expected_mod_revision)]
+        compares += [rpc.Compare(key=k.encode(), target=rpc.Compare.CREATE, result=rpc.Compare.EQUAL,
+                                 create_revision=0) for k in claims]
+        main = (_put(key, value) if value is not None
+                else rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=key.encode())))
+        success = [main, *(_put(k, v) for k, v in claims.items()),
+                   *(rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=k.encode())) for k in releases)]
+        failure = [rpc.RequestOp(request_range=rpc.RangeRequest(key=k.encode(), keys_only=k != key))
+                   for k in (key, *claims)]
+        resp = await self._call("commit", self._kv.Txn, rpc.TxnRequest(compare=compares, success=success,
+                                                                       failure=failure))
+        if resp.succeeded:
+            return resp.header.revision
+        current = resp.responses[0].response_range.kvs
+        if expected_mod_revision == 0 and current:
+            raise KeyExists(key)
+        if expected_mod_revision != 0 and (not current or current[0].mod_revision != expected_mod_revision):
+            raise self._mismatch(key, resp)
+        raise ClaimsTaken({k for k, r in zip(claims, resp.responses[1:]) if r.response_range.kvs})
 
     async def _lease(self, ttl_s: int) -> int:
         """A lease expiring no sooner than ttl_s, shared by writes within a minute (as upstream's lease manager)."""

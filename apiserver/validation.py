@@ -2577,7 +2577,7 @@ def _validate_lease(e: Causes, obj: Obj, old: Obj | None) -> None:
 # --------------------------------------------------------------------------------------------------
 
 SERVICE_TYPES = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
-NODE_PORT_RANGE = (30000, 32767)  # the apiserver's --service-node-port-range
+NODE_PORT_RANGE = (30000, 32767)  # the apiserver's --service-node-port-range (app.py sets it)
 
 
 def _validate_service(e: Causes, obj: Obj, old: Obj | None) -> None:
@@ -2741,9 +2741,9 @@ def _service_node_ports(e: Causes, ports: list[tuple[int, str, Obj]], kind: str)
     low, high = NODE_PORT_RANGE
     for _, item_path, port in ports:
         node_port, protocol = _as_int(port.get("nodePort")) or 0, _text(port.get("protocol"))
-        if kind == "ClusterIP" and node_port:
-            e.forbidden(_p(item_path, "nodePort"), "may not be used when `type` is 'ClusterIP'")
-        elif node_port and not low <= node_port <= high:
+        if kind in ("ClusterIP", "ExternalName") and node_port:
+            e.forbidden(_p(item_path, "nodePort"), f"may not be used when `type` is '{kind}'")
+        elif node_port and not low <= node_port <= high:  # upstream's allocator says it, in the same words
             e.invalid(_p(item_path, "nodePort"), node_port, "provided port is not in the valid range. "
                       f"The range of valid ports is {low}-{high}")
         if node_port and (protocol, node_port) in node_ports:
@@ -2795,9 +2795,7 @@ def _traffic_policies(e: Causes, spec: Obj, kind: str) -> None:
     if not (kind == "LoadBalancer" and external == "Local") and health_port:
         e.invalid("spec.healthCheckNodePort", health_port,
                   "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'")
-    elif kind == "LoadBalancer" and external == "Local" and not health_port:
-        e.required("spec.healthCheckNodePort")
-    elif health_port:
+    elif health_port:  # when unset for LoadBalancer/Local, the allocator gives it one
         for msg in is_valid_port_num(health_port):
             e.invalid("spec.healthCheckNodePort", health_port, msg)
     internal = spec.get("internalTrafficPolicy")

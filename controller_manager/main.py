@@ -51,6 +51,7 @@ def _registry() -> dict[str, Factory]:
     from .replicaset import ReplicaSetController
     from .replicationcontroller import ReplicationControllerController
     from .serviceaccount import ServiceAccountController
+    from .servicelb import ServiceLBController
     return {
         "replicaset": lambda c, i, s: ReplicaSetController(c, i),
         "replicationcontroller": lambda c, i, s: ReplicationControllerController(c, i),
@@ -64,6 +65,7 @@ def _registry() -> dict[str, Factory]:
         "nodeipam": lambda c, i, s: NodeIpamController(c, i, cluster_cidr=s.cluster_cidr,
                                                       node_cidr_mask_size=s.node_cidr_mask_size),
         "garbagecollector": lambda c, i, s: GarbageCollectorController(c, i),
+        "servicelb": lambda c, i, s: ServiceLBController(c, i),
     }
 
 
