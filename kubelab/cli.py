@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 
 from . import certs, local
@@ -18,6 +19,9 @@ def parser() -> argparse.ArgumentParser:
     lab = sub.add_parser("lab", help="the simulated multi-host lab (root): lab up|down|cut|heal|status",
                          add_help=False)
     lab.add_argument("lab_args", nargs=argparse.REMAINDER)
+    image = sub.add_parser("image", help="image load IMAGE...: copy local images into every lab host's engine")
+    image.add_argument("action", choices=["load"])
+    image.add_argument("images", nargs="+", metavar="IMAGE")
     return p
 
 
@@ -27,9 +31,31 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(certs.run(args))
     if args.command == "lab":
         from . import lab  # only the lab needs root, namespaces and a dockerd per host
-        lab.main(args.lab_args)
-        return
+        sys.exit(lab.main(args.lab_args))
+    if args.command == "image":
+        sys.exit(load_images(args.images))
     sys.exit(local.run(args))
+
+
+def load_images(images: list[str]) -> int:
+    """`docker save` from this machine's engine, `docker load` into each lab host's: no registry involved
+    (kind's `kind load docker-image`).  Pods use them with imagePullPolicy IfNotPresent or Never."""
+    from . import lab
+    hosts = lab.Lab.load(lab.default_state_dir()).hosts
+    try:
+        archive = subprocess.run(["docker", "save", *images], capture_output=True, check=True, timeout=600).stdout
+        for host in hosts:
+            subprocess.run(["docker", "-H", host.docker_host, "load"], input=archive, capture_output=True,
+                           check=True, timeout=600)
+            print(f"  {host.name:<6} loaded {', '.join(images)}")
+    except subprocess.CalledProcessError as err:
+        reason = err.stderr.decode(errors="replace").strip().splitlines()
+        print(f"error: {' '.join(err.cmd[:4])}: {reason[-1] if reason else f'exit {err.returncode}'}", file=sys.stderr)
+        return 1
+    except FileNotFoundError:
+        print("error: no docker command on PATH", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
