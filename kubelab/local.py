@@ -36,10 +36,15 @@ KUBELET_HEALTHZ_PORT = int(os.environ.get("KUBELAB_KUBELET_HEALTHZ_PORT", 10248)
 KUBELET_PORT = int(os.environ.get("KUBELAB_KUBELET_PORT", 10250))  # the kubelet API: logs, exec, stats
 SCHEDULER_PORT = int(os.environ.get("KUBELAB_SCHEDULER_PORT", 10259))  # its /healthz and /metrics
 CONTROLLER_MANAGER_PORT = int(os.environ.get("KUBELAB_CONTROLLER_MANAGER_PORT", 10257))
+KUBE_PROXY_HEALTHZ_PORT = int(os.environ.get("KUBELAB_KUBE_PROXY_HEALTHZ_PORT", 10256))
+KUBE_PROXY_METRICS_PORT = int(os.environ.get("KUBELAB_KUBE_PROXY_METRICS_PORT", 10249))
+DNS_PORT = int(os.environ.get("KUBELAB_DNS_PORT", 53))  # on the node IP: pods reach it through 10.96.0.10:53
+DNS_HEALTH_PORT = int(os.environ.get("KUBELAB_DNS_HEALTH_PORT", 10054))
+CLUSTER_DNS_IP = "10.96.0.10"
 NODE_NAME_FILE = STATE / "kubelet.node"  # the node `up` started, so `down` cleans up the same one
 NODE_READY_TIMEOUT_S = 60
 _DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-COMPONENTS_IN_STOP_ORDER = ("kubelet", "controller-manager", "scheduler", "apiserver", "etcd")
+COMPONENTS_IN_STOP_ORDER = ("kubelet", "kube-proxy", "dns", "controller-manager", "scheduler", "apiserver", "etcd")
 
 
 class UpError(Exception):
@@ -69,6 +74,46 @@ def control_plane() -> list[Component]:
     ]
 
 
+def services_components(node: str, node_ip: str) -> list[Component]:
+    """kube-proxy (Services as this machine's iptables rules) and the cluster DNS behind 10.96.0.10."""
+    server = f"http://127.0.0.1:{API_PORT}"
+    return [
+        Component("kube-proxy", [sys.executable, "-m", "kube_proxy", "--server", server, "--node-name", node,
+                                 "--healthz-port", str(KUBE_PROXY_HEALTHZ_PORT),
+                                 "--metrics-port", str(KUBE_PROXY_METRICS_PORT)],
+                  [KUBE_PROXY_HEALTHZ_PORT, KUBE_PROXY_METRICS_PORT],
+                  f"http://127.0.0.1:{KUBE_PROXY_HEALTHZ_PORT}/healthz"),
+        Component("dns", [sys.executable, "-m", "kube_proxy.dns", "--server", server,
+                          "--listen", f"{node_ip}:{DNS_PORT}", "--register-service", "--advertise-address", node_ip,
+                          "--service-ip", CLUSTER_DNS_IP, "--health-bind-address", "127.0.0.1",
+                          "--health-port", str(DNS_HEALTH_PORT)],
+                  [DNS_HEALTH_PORT], f"http://127.0.0.1:{DNS_HEALTH_PORT}/healthz"),
+    ]
+
+
+def services_unavailable(node_ip: str) -> str | None:
+    """Why this machine cannot run kube-proxy and the DNS server, or None."""
+    if os.geteuid() != 0:
+        return "kube-proxy writes iptables rules and needs root"
+    if shutil.which("iptables-restore") is None:
+        return "iptables is not installed"
+    if node_ip.startswith("127."):
+        return "this machine has no non-loopback address for pods to reach the DNS server at"
+    return None
+
+
+def start_services(node: str) -> str | None:
+    """kube-proxy and DNS; None, or why Services and DNS are not available on this machine."""
+    from kubelet.node import detect_node_ip  # the address the kubelet registers too
+    node_ip = detect_node_ip()
+    problem = services_unavailable(node_ip)
+    if problem is not None:
+        return problem
+    for component in services_components(node, node_ip):
+        start(component)
+    return None
+
+
 def node_name() -> str:
     """$KUBELAB_NODE_NAME if set (it must be a valid name), else this host's name made a DNS-1123 subdomain."""
     chosen = os.environ.get("KUBELAB_NODE_NAME")
@@ -88,10 +133,12 @@ def recorded_node() -> str | None:
         return None
 
 
-def kubelet_component(node: str) -> Component:
+def kubelet_component(node: str, cluster_dns: bool = False) -> Component:
     argv = [sys.executable, "-m", "kubelet", "--node-name", node, "--server", f"http://127.0.0.1:{API_PORT}",
             "--root-dir", str(STATE / "kubelet"), "--healthz-port", str(KUBELET_HEALTHZ_PORT),
             "--port", str(KUBELET_PORT)]
+    if cluster_dns:
+        argv += ["--cluster-dns", CLUSTER_DNS_IP]
     return Component("kubelet", argv, [KUBELET_HEALTHZ_PORT, KUBELET_PORT],
                      f"http://127.0.0.1:{KUBELET_HEALTHZ_PORT}/healthz")
 
@@ -148,9 +195,8 @@ def build_images() -> str | None:
     return lines[-1].removeprefix("error: ") if lines else f"python -m kubelet.images exited {done.returncode}"
 
 
-def start_kubelet() -> str | None:
+def start_kubelet(node: str, cluster_dns: bool) -> str | None:
     """The kubelet for this machine, after the images it needs; None, or why there is no kubelet."""
-    node = node_name()
     health_url = f"http://127.0.0.1:{KUBELET_HEALTHZ_PORT}/healthz"
     if running("kubelet", health_url):
         print(f"  {'kubelet':<18} already running")
@@ -159,7 +205,7 @@ def start_kubelet() -> str | None:
     if problem is not None:
         return problem
     NODE_NAME_FILE.write_text(node)
-    start(kubelet_component(node))
+    start(kubelet_component(node, cluster_dns))
     return None
 
 
@@ -175,9 +221,13 @@ def up(fresh: bool = False) -> None:
         start(component)
     config = STATE / "kubeconfig"
     kubeconfig.write(config, f"http://127.0.0.1:{API_PORT}")
-    problem = start_kubelet()
+    node = node_name()
+    no_services = start_services(node)
+    if no_services:
+        print(f"  {'kube-proxy, dns':<18} not started: {no_services} (Service IPs and cluster DNS will not answer)")
+    problem = start_kubelet(node, cluster_dns=no_services is None)
     if problem is None:
-        wait_node_ready(recorded_node() or node_name())
+        wait_node_ready(node)
     print(f"""
 kubelab is up.  Logs and data: {STATE}
   export KUBECONFIG={config}
@@ -223,6 +273,7 @@ def status() -> int:
     components = [*control_plane()]
     node = recorded_node()
     if node:
+        components += [c for c in services_components(node, "") if (STATE / f"{c.name}.pid").exists()]
         components.append(kubelet_component(node))
     healthy = True
     for component in components:
@@ -282,8 +333,12 @@ def down(quiet: bool = False) -> None:
         remove_pod_containers(node)
         time.sleep(0.5)  # a create the kubelet had in flight when stopped lands in Docker a moment later
         remove_pod_containers(node)
+    proxy_was_running = pid_alive(STATE / "kube-proxy.pid") is not None
     for name in COMPONENTS_IN_STOP_ORDER[1:]:
         stop(name, quiet)
+    if proxy_was_running:  # its rules would keep sending Service traffic to pods that are gone
+        subprocess.run([sys.executable, "-m", "kube_proxy", "--cleanup"], capture_output=True, check=False,
+                       cwd=STATE)
 
 
 def main(argv: list[str] | None = None) -> None:

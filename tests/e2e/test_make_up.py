@@ -1,6 +1,7 @@
-"""`make up` / `make down` (`kubelab up`/`down`, kubelab/local.py): idempotent, data survives a down/up, kubectl works with its kubeconfig,
-the kubelet registers this machine's Node, the scheduler places a pod applied with kubectl and the kubelet runs it,
-and a Deployment rolls through the controller-manager, and `down` leaves no pod running."""
+"""`make up` / `make down` (`kubelab up`/`down`, kubelab/local.py): idempotent, data survives a down/up, kubectl
+works with its kubeconfig, the kubelet registers this machine's Node, kube-proxy programs the DNS Service (and down
+removes its rules), the scheduler places a pod applied with kubectl and the kubelet runs it, a Deployment rolls
+through the controller-manager, `down` leaves no pod running, and `up --fresh` starts empty."""
 from __future__ import annotations
 
 import os
@@ -25,6 +26,10 @@ def run_local(command: str, env: dict[str, str]) -> str:
                             capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
+
+
+def nat_rules() -> str:
+    return subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True, check=True).stdout
 
 
 def pod_manifest(name: str) -> str:
@@ -69,6 +74,8 @@ def test_up_is_idempotent_and_state_survives_down(tmp_path: Path, kubectl_dir: P
            "KUBELAB_ETCD_PEER_PORT": str(free_port()), "KUBELAB_API_PORT": str(free_port()),
            "KUBELAB_KUBELET_HEALTHZ_PORT": str(free_port()), "KUBELAB_KUBELET_PORT": str(free_port()),
            "KUBELAB_SCHEDULER_PORT": str(free_port()), "KUBELAB_CONTROLLER_MANAGER_PORT": str(free_port()),
+           "KUBELAB_KUBE_PROXY_HEALTHZ_PORT": str(free_port()), "KUBELAB_KUBE_PROXY_METRICS_PORT": str(free_port()),
+           "KUBELAB_DNS_PORT": str(free_port()), "KUBELAB_DNS_HEALTH_PORT": str(free_port()),
            "KUBELAB_NODE_NAME": node}
     engine = docker.from_env()
 
@@ -86,11 +93,12 @@ def test_up_is_idempotent_and_state_survives_down(tmp_path: Path, kubectl_dir: P
 
     try:
         first = run_local("up", env)
-        assert first.count("started") == 5 and "export KUBECONFIG=" in first
+        assert first.count("started") == 7 and "export KUBECONFIG=" in first  # with kube-proxy and dns (root)
         assert first.count("already running") == 0
         assert f"node {node}" in first and "Ready after" in first  # up waits for the node
         second = run_local("up", env)
-        assert second.count("already running") == 5 and "started" not in second
+        assert second.count("already running") == 7 and "started" not in second
+        assert "kube-system/kube-dns:dns" in nat_rules(), "kube-proxy has not programmed the DNS Service"
 
         kubectl("wait", "--for=condition=Ready", f"node/{node}", "--timeout=60s")
         manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: survivor\ndata:\n  a: b\n"
@@ -118,6 +126,7 @@ def test_up_is_idempotent_and_state_survives_down(tmp_path: Path, kubectl_dir: P
         stopped = run_local("down", env)
         assert "kubelet" in stopped and "removed" in stopped
         assert node_containers() == []  # not even stopped ones: down leaves nothing of this node behind
+        assert "KUBE-" not in nat_rules(), "down left kube-proxy's rules behind"
         assert run_local("down", env) == ""  # a second down has nothing left to stop
 
         run_local("up", env)
@@ -126,7 +135,7 @@ def test_up_is_idempotent_and_state_survives_down(tmp_path: Path, kubectl_dir: P
         kubectl("wait", "--for=condition=Ready", "pod/left-running", "--timeout=90s")  # its containers came back
         assert len(node_containers("running")) == 2
         status = run_local("status", env)
-        assert status.count("running") == 5 and re.search(rf"node {node}\s+Ready", status), status
+        assert status.count("running") == 7 and re.search(rf"node {node}\s+Ready", status), status
 
         fresh = run_local("up --fresh", env)
         assert "from an empty cluster" in fresh and "Ready after" in fresh
