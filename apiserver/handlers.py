@@ -925,17 +925,24 @@ class _EventEncoder:
         return dumps({"type": "BOOKMARK", "object": obj}) + b"\n"
 
 
+_WATCH_BATCH = 64  # events already queued go out in one write: one send and one syscall, not one per event
+
+
 async def _live_events(watcher: Any, encoder: _EventEncoder, timeout: int) -> AsyncIterator[bytes]:
     try:
         async with asyncio.timeout(timeout):
             while True:
                 kind, item = await watcher.queue.get()
+                lines: list[bytes] = []
+                while kind != CLOSE:
+                    lines.append(encoder.bookmark(item) if kind == "BOOKMARK" else encoder.event_line(kind, item))
+                    if len(lines) == _WATCH_BATCH or watcher.queue.empty():
+                        break
+                    kind, item = watcher.queue.get_nowait()
+                if lines:
+                    yield b"".join(lines)
                 if kind == CLOSE:
                     return
-                if kind == "BOOKMARK":
-                    yield encoder.bookmark(item)
-                else:
-                    yield encoder.event_line(kind, item)
     except TimeoutError:
         return
 
