@@ -425,6 +425,30 @@ class Lab:
     def control_plane_daemons(self) -> list[str]:
         return ["etcd", "apiserver", "scheduler", "controller-manager", "dns"]
 
+    def restart_control_plane_daemon(self, name: str, kill_signal: int = signal.SIGTERM,
+                                     while_down: Callable[[], None] | None = None, timeout: float = 30) -> None:
+        """Stop a control-plane daemon with `kill_signal` (SIGKILL: a crash) and start it again with the command
+        line it ran with, read from /proc: the same data dir and ports (`up` picks fresh ones each time).
+        `while_down` runs once it is gone; etcd and the apiserver are waited for until they answer again."""
+        if name not in self.control_plane_daemons():
+            raise LabError(f"no control-plane daemon {name!r} (they are {', '.join(self.control_plane_daemons())})")
+        stub = self._daemon_stub(name)
+        pid = read_pid(stub.pid_file)
+        if pid is None:
+            raise LabError(f"{name} is not running (no live pid in {stub.pid_file})")
+        argv = [a.decode() for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]]
+        _signal(pid, kill_signal, group=True)
+        wait_for(lambda: not pid_alive(pid), timeout, f"{name} (pid {pid}) to exit after signal {kill_signal}", 0.05)
+        stub.pid_file.unlink(missing_ok=True)
+        if while_down is not None:
+            while_down()
+        daemon = Daemon(name, argv, self.state_dir)
+        daemon.start()
+        if name == "etcd":
+            self._wait_http(daemon, f"{argv[argv.index('--listen-client-urls') + 1]}/health", timeout)
+        elif name == "apiserver":
+            self._wait_http(daemon, f"{self.api_url}/readyz", timeout)
+
     # -- hosts ---------------------------------------------------------------------------------------------
 
     def _engine(self, host: Host) -> Daemon:
