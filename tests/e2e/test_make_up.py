@@ -14,7 +14,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from conftest import REPO, free_port
+from conftest import REPO, free_port, wait_until
 from kubelet.images import DEFAULT_BUSYBOX_IMAGE
 from kubelet.runtime import LABEL_NODE
 
@@ -132,8 +132,9 @@ def test_up_is_idempotent_and_state_survives_down(tmp_path: Path, kubectl_dir: P
         run_local("up", env)
         got = kubectl("get", "configmap", "survivor", "-o", "jsonpath={.data.a}")
         assert got == "b"
-        kubectl("wait", "--for=condition=Ready", "pod/left-running", "--timeout=90s")  # its containers came back
-        assert len(node_containers("running")) == 2
+        # Its containers come back (the pod's status may still read Ready from before: count the containers).
+        wait_until(lambda: len(node_containers("running")) == 2, timeout=90, what="left-running's containers")
+        kubectl("wait", "--for=condition=Ready", "pod/left-running", "--timeout=90s")
         status = run_local("status", env)
         assert status.count("running") == 7 and re.search(rf"node {node}\s+Ready", status), status
 
