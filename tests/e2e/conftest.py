@@ -69,7 +69,7 @@ def make_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str
 
 @pytest.fixture(scope="module")
 def api(lab: Lab) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=lab.api_url, timeout=30, trust_env=False) as client:  # no proxy for the lab
+    with lab.http() as client:  # HTTPS with the lab's CA and the admin's token
         yield client
 
 

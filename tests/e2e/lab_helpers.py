@@ -4,13 +4,14 @@ answers, kube-proxy's rules, and what a lab leaves behind after `down`."""
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from kubelab.lab import Lab, cgroup2_mount, netns_list, read_pid
+from conftest import wait_until
+from kubelab.daemon import read_pid
+from kubelab.lab import Lab, cgroup2_mount, netns_list
 
 BUSYBOX = "kubelab/busybox:1.35"
 # A web server that answers /cgi-bin/who with "<its hostname> <the client's address>"; ready while /tmp/ready exists.
@@ -27,17 +28,8 @@ READY_FILE_PROBE = {"exec": {"command": ["cat", "/tmp/ready"]}, "periodSeconds":
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 30, what: str = "condition",
              interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = predicate()
-            if result:
-                return result
-        except Exception as exc:  # noqa: BLE001 - keep polling; report the last failure
-            last = exc
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}" + (f": {last!r}" if last else ""))
+    """conftest.wait_until, with the lab tests' (timeout, what) argument order and slower polling."""
+    return wait_until(predicate, timeout, interval, what)
 
 
 def pod_manifest(name: str, node: str, command: str, labels: dict[str, str] | None = None,

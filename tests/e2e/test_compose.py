@@ -1,6 +1,6 @@
 """deploy/: the one kubelab image (deploy/Dockerfile, built by deploy/build-image.sh from wheels made on this host)
 and the docker-compose stack (deploy/docker-compose.yml) — etcd, apiserver, scheduler, controller-manager, a kubelet,
-kube-proxy and cluster DNS — brought up with `docker compose` (v2) or `docker-compose` (v1), all services healthy;
+kube-proxy and cluster DNS — brought up with `docker compose` (v2) and with `docker-compose` (v1), all services healthy;
 the real kubectl applies a Deployment through the published apiserver port, its pods run on the compose kubelet's
 node, `kubectl logs` and `kubectl exec` reach them through the kubelet, and `down -v` plus the pod-container sweep
 leaves nothing behind.
@@ -178,17 +178,29 @@ def build_kubelab_image(base: str, tag: str) -> None:
 
 # -- compose ---------------------------------------------------------------------------------------------------
 
-def compose_command() -> list[str]:
-    """`docker compose` (v2) when present, else `docker-compose` (v1); KUBELAB_COMPOSE overrides."""
-    if os.environ.get("KUBELAB_COMPOSE"):
-        return os.environ["KUBELAB_COMPOSE"].split()
-    for argv in (["docker", "compose"], ["docker-compose"]):
-        try:
-            if subprocess.run([*argv, "version"], capture_output=True, timeout=30).returncode == 0:
-                return argv
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-    pytest.skip("neither `docker compose` nor `docker-compose` is installed")
+def compose_command(flavour: str) -> tuple[list[str], dict[str, str]]:
+    """(argv, extra environment) of `docker compose` (v2) or `docker-compose` (v1).
+
+    v2 is the system's plugin when there is one, else the one `make tools` put into .tools/docker
+    (deploy/tools/get-compose.sh), found through DOCKER_CONFIG.  v1 is the `docker-compose` Python program,
+    Debian 12's package of that name."""
+    if flavour == "v2":
+        for env in ({}, {"DOCKER_CONFIG": str(REPO / ".tools" / "docker")}):
+            if _version(["docker", "compose"], env).startswith(("2.", "v2.")):
+                return ["docker", "compose"], env
+        pytest.fail("no Docker Compose v2: `make tools` installs it (deploy/tools/get-compose.sh .tools/docker)")
+    if _version(["docker-compose"], {}).startswith("1."):
+        return ["docker-compose"], {}
+    pytest.skip("docker-compose v1 is not installed (Debian 12 packages it as docker-compose)")
+
+
+def _version(argv: list[str], env: dict[str, str]) -> str:
+    try:
+        done = subprocess.run([*argv, "version", "--short"], capture_output=True, text=True, timeout=30,
+                              env={**os.environ, **env})
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
 
 
 def container_health(engine: docker.DockerClient, project: str) -> dict[str, str]:
@@ -201,13 +213,14 @@ def container_health(engine: docker.DockerClient, project: str) -> dict[str, str
     return states
 
 
-def test_compose_stack_runs_a_deployment(tmp_path: Path, kubectl_dir: Path) -> None:
+@pytest.mark.parametrize("flavour", ["v2", "v1"])
+def test_compose_stack_runs_a_deployment(flavour: str, tmp_path: Path, kubectl_dir: Path) -> None:
     try:
         engine = docker.from_env()
         engine.ping()
     except docker.errors.DockerException as err:
         pytest.skip(f"no Docker engine: {err}")
-    compose = compose_command()
+    compose, compose_env = compose_command(flavour)
     started = time.monotonic()
     base = ensure_base_image(engine)
     etcd_image = ensure_etcd_image(engine, base)
@@ -218,7 +231,7 @@ def test_compose_stack_runs_a_deployment(tmp_path: Path, kubectl_dir: Path) -> N
     api_port = free_port()
     kubelet_root = tmp_path / "kubelet"
     kubelet_root.mkdir()
-    env = {**os.environ, "COMPOSE_PROJECT_NAME": project, "KUBELAB_IMAGE": image, "KUBELAB_ETCD_IMAGE": etcd_image,
+    env = {**os.environ, **compose_env, "COMPOSE_PROJECT_NAME": project, "KUBELAB_IMAGE": image, "KUBELAB_ETCD_IMAGE": etcd_image,
            "KUBELAB_API_PORT": str(api_port), "KUBELAB_NODE_NAME": node, "KUBELAB_KUBELET_ROOT": str(kubelet_root),
            "KUBELAB_KUBELET_HEALTHZ_PORT": str(free_port()), "KUBELAB_KUBELET_PORT": str(free_port()),
            "KUBELAB_PROXY_HEALTHZ_PORT": str(free_port()), "KUBELAB_PROXY_METRICS_PORT": str(free_port()),
@@ -306,7 +319,7 @@ spec:
                 break
             assert time.monotonic() < deadline, f"Service {cluster_ip}: {http}\nDNS {dns_ip}: {lookup}\n{logs()}"
             time.sleep(1)
-        print(f"compose stack: images ready in {built - started:.0f}s, Deployment running after "
+        print(f"compose {flavour} stack: images ready in {built - started:.0f}s, Deployment running after "
               f"{time.monotonic() - built:.0f}s more")
     finally:
         compose_run("stop", "kubelet", timeout=120, check=False)  # first, or it would restart the pods we remove

@@ -1,4 +1,6 @@
-"""The whole cluster on three simulated hosts (kubelab/lab.py), as a user runs it: a Deployment spread over the hosts by
+"""The whole cluster on three simulated hosts (kubelab/lab.py), as a user runs it: secured as deploy/LAB.md secures VMs
+(HTTPS and tokens, kubectl through the admin kubeconfig, kubelets that take only the apiserver's client certificate); a
+Deployment spread over the hosts by
 the scheduler and reached by name through a Service and cluster DNS; a rolling update under continuous traffic with
 readiness probes and a graceful shutdown, losing no request; a host cut off, its pods replaced on the others while
 the Service keeps answering, and the host healed; etcd killed and restarted, losing nothing, with every daemon riding
@@ -8,17 +10,22 @@ Requests come from a client pod pinned to h1 (`docker -H <host socket> exec`), t
 cluster DNS, and through kube-proxy's rules to the backends; WHO_SERVER answers with its pod's name."""
 from __future__ import annotations
 
+import os
 import signal
+import ssl
+import subprocess
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from kubelab.lab import Lab, read_pid
+from kubelab.daemon import read_pid
+from kubelab.lab import Lab
 
 from .lab_helpers import (BUSYBOX, SLEEPER, WHO_SERVER, create_pods, create_service, pod_exec, pod_manifest,
                           service_manifest, wait_for, who, who_many)
@@ -123,6 +130,35 @@ def cns(api: httpx.Client, ns: str) -> Iterator[str]:
 
 
 # -- tests ---------------------------------------------------------------------------------------------------------
+
+def test_the_lab_is_secured_as_the_vm_lab_is(lab: Lab, api: httpx.Client, cns: str, kubectl_dir: Path,
+                                             tmp_path: Path) -> None:
+    """HTTPS and tokens at the apiserver, kubectl through the admin kubeconfig, and logs/exec from the apiserver to a
+    kubelet that takes only the apiserver's client certificate."""
+    ca = ssl.create_default_context(cafile=str(lab.pki / "ca.crt"))
+    anonymous = httpx.get(f"{lab.api_url}/api/v1/namespaces", verify=ca, trust_env=False)
+    assert anonymous.status_code == 401 and anonymous.json()["reason"] == "Unauthorized", anonymous.text
+    ns = cns
+    create_pods(api, ns, pod_manifest("talker", "h2", "echo hello from h2; touch /tmp/ready; exec sleep 3600"))
+
+    def kubectl(*args: str) -> str:
+        done = subprocess.run([str(kubectl_dir / "kubectl"), "--kubeconfig", str(lab.kubeconfig), "--cache-dir",
+                               str(tmp_path / "cache"), "-n", ns, *args], capture_output=True, text=True, timeout=60,
+                              env={k: v for k, v in os.environ.items() if "proxy" not in k.lower()})
+        assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stdout}{done.stderr}"
+        return done.stdout
+    assert kubectl("get", "nodes", "-o", "name").split() == ["node/h1", "node/h2", "node/h3"]
+    assert "hello from h2" in kubectl("logs", "talker")
+    assert kubectl("exec", "talker", "--", "hostname") == "talker\n"
+
+    h2 = lab.host("h2")
+    with pytest.raises(httpx.HTTPError):  # no client certificate: refused at the handshake
+        httpx.get(f"https://{h2.ip}:10250/pods", verify=ca, trust_env=False)
+    client = ssl.create_default_context(cafile=str(lab.pki / "ca.crt"))
+    client.load_cert_chain(str(lab.pki / "apiserver-kubelet-client.crt"), str(lab.pki / "apiserver-kubelet-client.key"))
+    pods = httpx.get(f"https://{h2.ip}:10250/pods", verify=client, trust_env=False).json()
+    assert "talker" in {p["metadata"]["name"] for p in pods["items"]}
+
 
 def test_deployment_spreads_over_hosts_and_its_service_answers_by_name(lab: Lab, api: httpx.Client, cns: str) -> None:
     ns = cns
@@ -263,9 +299,9 @@ def test_etcd_killed_and_restarted_loses_nothing_and_controllers_converge(lab: L
 
     def while_down() -> None:
         try:
-            outage.append(httpx.post(f"{lab.api_url}/api/v1/namespaces/{ns}/configmaps", trust_env=False,
-                                     timeout=20, json={"apiVersion": "v1", "kind": "ConfigMap",
-                                                       "metadata": {"name": "during-outage"}}))
+            with lab.http(timeout=20) as client:
+                outage.append(client.post(f"/api/v1/namespaces/{ns}/configmaps", json={
+                    "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "during-outage"}}))
         except httpx.HTTPError as exc:
             outage.append(exc)
         time.sleep(3)  # long enough for every watch and client of the cluster to notice

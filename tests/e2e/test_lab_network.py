@@ -151,7 +151,7 @@ def test_vxlan_backend_pod_to_pod_across_hosts(lab: Lab, make_lab: Callable[[str
     lab.down()
     vxlan = make_lab("vxlan")
     assert "vxlan" in vxlan.host("h1").run("ip", "-d", "link"), "no VXLAN device on h1"
-    with httpx.Client(base_url=vxlan.api_url, timeout=30, trust_env=False) as api:
+    with vxlan.http() as api:
         ns = "vxlan-test"
         api.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace",
                                              "metadata": {"name": ns}}).raise_for_status()

@@ -98,7 +98,9 @@ def test_up_is_idempotent_and_state_survives_down(tmp_path: Path, kubectl_dir: P
         assert f"node {node}" in first and "Ready after" in first  # up waits for the node
         second = run_local("up", env)
         assert second.count("already running") == 7 and "started" not in second
-        assert "kube-system/kube-dns:dns" in nat_rules(), "kube-proxy has not programmed the DNS Service"
+        # the DNS server registers kube-dns once it runs, and kube-proxy programs it a moment later
+        wait_until(lambda: "kube-system/kube-dns:dns" in nat_rules(), timeout=30,
+                   what="kube-proxy's rules for the kube-dns Service")
 
         kubectl("wait", "--for=condition=Ready", f"node/{node}", "--timeout=60s")
         manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: survivor\ndata:\n  a: b\n"

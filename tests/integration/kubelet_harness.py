@@ -33,15 +33,16 @@ def docker_client() -> Iterator[docker.DockerClient]:
 class Node:
     """A kubelet subprocess for one test-only node; everything it made is removed at the end."""
 
-    def __init__(self, apiserver_url: str, workdir: Path, docker_client: docker.DockerClient) -> None:
-        self.name = f"kl-{uuid.uuid4().hex[:8]}"
-        self.api_url, self.workdir, self.docker = apiserver_url, workdir, docker_client
+    def __init__(self, apiserver_url: str, workdir: Path, docker_client: docker.DockerClient,
+                 *flags: str, name: str | None = None) -> None:
+        self.name = name or f"kl-{uuid.uuid4().hex[:8]}"
+        self.api_url, self.workdir, self.docker, self.flags = apiserver_url, workdir, docker_client, flags
         self.process = self._process()
 
     def _process(self) -> ChildProcess:
         argv = [sys.executable, "-m", "kubelet", "--node-name", self.name, "--server", self.api_url,
                 "--root-dir", str(self.workdir / "root"), "--healthz-port", "0", "--port", "0",
-                "--sync-frequency", "2s"]
+                "--sync-frequency", "2s", *self.flags]
         return ChildProcess("kubelet", argv, self.workdir / f"kubelet-{self.name}.log")
 
     def start(self) -> None:
