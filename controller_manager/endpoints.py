@@ -9,6 +9,11 @@ differ from what is cached.  Ready pods go in `addresses`, not-ready ones in
 without an IP and finished pods are left out.  Services without a selector
 (and ExternalName services) are left alone; the Endpoints of a deleted
 Service are deleted.
+
+Each write carries upstream's `endpoints.kubernetes.io/last-change-trigger-time`:
+the earliest change (a pod's Ready transition, the Service's creation) not yet
+reflected in the Endpoints, so kube-proxy's network-programming latency counts
+from the change itself rather than from when kube-proxy heard of it.
 """
 from __future__ import annotations
 
@@ -21,9 +26,12 @@ from common.controller import Controller
 from common.informer import Informer, Obj, SharedInformers, deep_copy, key_of, split_key
 from common.selectors import LabelSelector, Requirement
 
+from .pods import parse_time
+
 log = logging.getLogger(__name__)
 
 HEADLESS_LABEL = "service.kubernetes.io/headless"
+TRIGGER_TIME_ANNOTATION = "endpoints.kubernetes.io/last-change-trigger-time"
 
 PortKey = tuple[str, int, str, str]  # (name, port, protocol, appProtocol)
 
@@ -195,6 +203,32 @@ def endpoints_equal(current: Obj, subsets: list[Obj], labels: dict[str, str]) ->
 
 # -- the controller --------------------------------------------------------------------
 
+class TriggerTimeTracker:
+    """Upstream's TriggerTimeTracker: per Service, the trigger times last seen (the Service's creation, each
+    selected pod's Ready transition); `compute` returns the earliest one that is new since the previous call."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[str, dict[str, str]]] = {}
+
+    def compute(self, key: str, service: Obj, pods: list[Obj]) -> str | None:
+        service_time = service["metadata"].get("creationTimestamp") or ""
+        last_service_time, last_pod_times = self._seen.get(key, ("", {}))
+        pod_times = {p["metadata"]["name"]: t for p in pods if (t := _ready_transition(p))}
+        changed = [t for name, t in pod_times.items() if last_pod_times.get(name) != t]
+        if service_time and service_time != last_service_time:
+            changed.append(service_time)
+        self._seen[key] = (service_time, pod_times)
+        return min(changed, key=lambda t: parse_time(t) or 0.0) if changed else None
+
+    def forget(self, key: str) -> None:
+        self._seen.pop(key, None)
+
+
+def _ready_transition(pod: Obj) -> str | None:
+    ready = next((c for c in (pod.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), None)
+    return (ready or {}).get("lastTransitionTime") or None
+
+
 class EndpointsController(Controller):
     name = "endpoints-controller"
 
@@ -207,6 +241,7 @@ class EndpointsController(Controller):
         self.pods.add_handler(self._on_pod, self._on_pod_update, self._on_pod)
         self.endpoints.add_handler(self._on_endpoints, lambda _old, new: self._on_endpoints(new),
                                    self.enqueue)
+        self.trigger_times = TriggerTimeTracker()
 
     # -- event mapping ---------------------------------------------------------------
 
@@ -242,6 +277,7 @@ class EndpointsController(Controller):
         namespace, name = split_key(key)
         service = self.services.get(key)
         if service is None:
+            self.trigger_times.forget(key)
             await self._delete_endpoints(namespace, name)
             return
         if (service.get("spec") or {}).get("type") == "ExternalName":
@@ -250,7 +286,8 @@ class EndpointsController(Controller):
         if selector is None:
             return  # endpoints of a selector-less service are managed by hand
         pods = [p for p in self.pods.list(namespace) if selector.matches(p["metadata"].get("labels") or {})]
-        await self._write(service, desired_subsets(service, pods), desired_labels(service))
+        trigger_time = self.trigger_times.compute(key, service, pods)
+        await self._write(service, desired_subsets(service, pods), desired_labels(service), trigger_time)
 
     async def _delete_endpoints(self, namespace: str | None, name: str) -> None:
         if f"{namespace}/{name}" not in self.endpoints:
@@ -260,14 +297,15 @@ class EndpointsController(Controller):
         except errors.NotFound:
             pass
 
-    async def _write(self, service: Obj, subsets: list[Obj], labels: dict[str, str]) -> None:
+    async def _write(self, service: Obj, subsets: list[Obj], labels: dict[str, str], trigger_time: str | None) -> None:
         current = self.endpoints.get(key_of(service))
         if current is not None and endpoints_equal(current, subsets, labels):
             return
         meta = service["metadata"]
         if current is None:
             body: Obj = {"apiVersion": "v1", "kind": "Endpoints",
-                         "metadata": {"name": meta["name"], "namespace": meta["namespace"], "labels": labels},
+                         "metadata": {"name": meta["name"], "namespace": meta["namespace"], "labels": labels,
+                                      "annotations": _with_trigger_time({}, trigger_time)},
                          "subsets": subsets}
             log.info("endpoints-controller: creating endpoints %s/%s", meta["namespace"], meta["name"])
             try:
@@ -278,9 +316,19 @@ class EndpointsController(Controller):
             return
         updated = deep_copy(current)
         updated["metadata"]["labels"] = labels
+        updated["metadata"]["annotations"] = _with_trigger_time(updated["metadata"].get("annotations") or {},
+                                                                trigger_time)
         updated["subsets"] = subsets
         log.debug("endpoints-controller: updating endpoints %s/%s", meta["namespace"], meta["name"])
         await self.client.update(kinds.ENDPOINTS, updated)
+
+
+def _with_trigger_time(annotations: dict[str, str], trigger_time: str | None) -> dict[str, str]:
+    """The annotations with the trigger time set, or removed when there is none (as upstream)."""
+    result = {k: v for k, v in annotations.items() if k != TRIGGER_TIME_ANNOTATION}
+    if trigger_time:
+        result[TRIGGER_TIME_ANNOTATION] = trigger_time
+    return result
 
 
 def _endpoint_relevant(pod: Obj) -> tuple[Any, ...]:

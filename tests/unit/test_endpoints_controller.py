@@ -12,7 +12,9 @@ from common.api import kinds
 from common.informer import SharedInformers
 from controller_manager.endpoints import (
     HEADLESS_LABEL,
+    TRIGGER_TIME_ANNOTATION,
     EndpointsController,
+    TriggerTimeTracker,
     desired_subsets,
     endpoints_equal,
     find_port,
@@ -247,3 +249,42 @@ async def test_create_in_a_terminating_namespace_is_given_up(error: Exception, r
             await controller.reconcile("ns/web")
     else:
         await controller.reconcile("ns/web")
+
+
+# -- last-change-trigger-time ---------------------------------------------------------
+
+def ready_at(name: str, when: str) -> Obj:
+    p = pod(name, "10.0.0.1")
+    p["status"]["conditions"][0]["lastTransitionTime"] = when
+    return p
+
+
+def test_trigger_time_is_the_earliest_change_not_yet_seen() -> None:
+    tracker = TriggerTimeTracker()
+    svc = service()
+    svc["metadata"]["creationTimestamp"] = "2026-01-01T00:00:05Z"
+    a, b = ready_at("a", "2026-01-01T00:00:07Z"), ready_at("b", "2026-01-01T00:00:03Z")
+    assert tracker.compute("ns/web", svc, [a, b]) == "2026-01-01T00:00:03Z"  # the service and both pods are new
+    assert tracker.compute("ns/web", svc, [a, b]) is None  # nothing changed since
+    later = ready_at("b", "2026-01-01T00:00:09Z")
+    c = ready_at("c", "2026-01-01T00:00:08.5Z")
+    assert tracker.compute("ns/web", svc, [a, later, c]) == "2026-01-01T00:00:08.5Z"
+    assert tracker.compute("ns/web", svc, [a]) is None  # pods leaving are not a trigger of their own
+    tracker.forget("ns/web")
+    assert tracker.compute("ns/web", svc, [a]) == "2026-01-01T00:00:05Z"
+
+
+async def test_endpoints_writes_carry_the_trigger_time_and_drop_it_when_there_is_none() -> None:
+    controller, client, informers = make_controller()
+    seed(informers, kinds.SERVICES, service())
+    seed(informers, kinds.PODS, ready_at("a", "2026-01-01T00:00:07Z"))
+    await controller.reconcile("ns/web")
+    [(_, _, _, _, created)] = client.writes
+    assert created["metadata"]["annotations"] == {TRIGGER_TIME_ANNOTATION: "2026-01-01T00:00:07Z"}
+    cached = copy.deepcopy(created)
+    cached["metadata"]["annotations"]["keep"] = "me"
+    cached["subsets"] = []  # stale: forces an update although no pod changed since
+    seed(informers, kinds.ENDPOINTS, cached)
+    await controller.reconcile("ns/web")
+    updated = client.writes[-1][4]
+    assert updated["metadata"]["annotations"] == {"keep": "me"}
