@@ -28,6 +28,7 @@ import ipaddress
 import logging
 import random
 import socket
+import struct
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -635,28 +636,65 @@ def _format_error(wire: bytes) -> dns.message.Message:
     return response
 
 
-class _UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, server: DnsServer) -> None:
-        self.server = server
-        self.transport: asyncio.DatagramTransport | None = None
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux's value, for Pythons that lack the constant
+_PKTINFO = struct.Struct("@I4s4s")  # struct in_pktinfo: interface index, local address, header destination
+_UDP_MAX = 65535
+
+
+class _UdpServer:
+    """UDP on one socket; every query answered from its own task.  On IPv4 each reply leaves from the address its
+    query was sent to (IP_PKTINFO), as CoreDNS does: bound to 0.0.0.0 on a host with several addresses, the kernel
+    would otherwise pick the source by route, and resolvers drop answers from an address they did not ask."""
+
+    def __init__(self, server: DnsServer, sock: socket.socket) -> None:
+        self.server, self.sock = server, sock
+        self.pktinfo = sock.family == socket.AF_INET
+        if self.pktinfo:
+            sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+        sock.setblocking(False)
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # the selector's datagram transport
+    def start(self) -> None:
+        asyncio.get_running_loop().add_reader(self.sock.fileno(), self._readable)
 
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        task = asyncio.get_running_loop().create_task(self._reply(data, addr))
-        self._tasks.add(task)  # keep a reference until done: the loop holds tasks only weakly
-        task.add_done_callback(self._tasks.discard)
+    def close(self) -> None:
+        asyncio.get_running_loop().remove_reader(self.sock.fileno())
+        self.sock.close()
 
-    async def _reply(self, data: bytes, addr: Any) -> None:
+    def _readable(self) -> None:
+        while True:
+            try:
+                data, ancillary, _, addr = self.sock.recvmsg(_UDP_MAX, socket.CMSG_SPACE(_PKTINFO.size))
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. an ICMP error of an earlier reply: nothing to answer
+                log.debug("UDP receive: %s", exc)
+                return
+            task = asyncio.get_running_loop().create_task(self._reply(data, addr, _local_address(ancillary)))
+            self._tasks.add(task)  # keep a reference until done: the loop holds tasks only weakly
+            task.add_done_callback(self._tasks.discard)
+
+    async def _reply(self, data: bytes, addr: Any, local: bytes | None) -> None:
         try:
             reply = await self.server.handle(data, "udp")
         except Exception:  # noqa: BLE001 - one bad query must not stop the server
             log.exception("answering a UDP query from %s failed", addr)
             return
-        if reply is not None and self.transport is not None:
-            self.transport.sendto(reply, addr)
+        if reply is None:
+            return
+        source = [(socket.IPPROTO_IP, IP_PKTINFO, _PKTINFO.pack(0, local, bytes(4)))] if local else []
+        try:
+            self.sock.sendmsg([reply], source, 0, addr)
+        except OSError as exc:  # a full send buffer or a vanished client: UDP drops it, so do we
+            log.debug("UDP reply to %s: %s", addr, exc)
+
+
+def _local_address(ancillary: list[tuple[int, int, bytes]]) -> bytes | None:
+    """The address a query was sent to, from its IP_PKTINFO message."""
+    for level, kind, data in ancillary:
+        if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(data) >= _PKTINFO.size:
+            return _PKTINFO.unpack_from(data)[1]
+    return None
 
 
 async def _serve_tcp_client(server: DnsServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
@@ -679,15 +717,22 @@ async def _serve_tcp_client(server: DnsServer, reader: asyncio.StreamReader, wri
 
 async def serve_dns(server: DnsServer, host: str, port: int) -> None:
     """UDP and TCP on the same address until cancelled."""
-    loop = asyncio.get_running_loop()
-    transport, _ = await loop.create_datagram_endpoint(lambda: _UdpProtocol(server), local_addr=(host, port))
-    tcp = await asyncio.start_server(lambda r, w: _serve_tcp_client(server, r, w), host, port, reuse_address=True)
-    log.info("serving DNS on %s:%d (udp, tcp)", host, port)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    udp = _UdpServer(server, sock)
+    udp.start()
+    try:
+        tcp = await asyncio.start_server(lambda r, w: _serve_tcp_client(server, r, w), host, port, reuse_address=True)
+        log.info("serving DNS on %s:%d (udp, tcp)", host, port)
         async with tcp:
             await tcp.serve_forever()
     finally:
-        transport.close()
+        udp.close()
 
 
 # -- the kube-dns Service --------------------------------------------------------------------------------------

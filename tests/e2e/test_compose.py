@@ -235,7 +235,7 @@ def test_compose_stack_runs_a_deployment(flavour: str, tmp_path: Path, kubectl_d
            "KUBELAB_API_PORT": str(api_port), "KUBELAB_NODE_NAME": node, "KUBELAB_KUBELET_ROOT": str(kubelet_root),
            "KUBELAB_KUBELET_HEALTHZ_PORT": str(free_port()), "KUBELAB_KUBELET_PORT": str(free_port()),
            "KUBELAB_PROXY_HEALTHZ_PORT": str(free_port()), "KUBELAB_PROXY_METRICS_PORT": str(free_port()),
-           # the node IP, not 0.0.0.0: a wildcard UDP socket answers pods from the docker0 address instead
+           # the node IP, as deploy/docker-compose.yml defaults to when KUBELAB_DNS_LISTEN is unset
            "KUBELAB_DNS_LISTEN": f"{detect_node_ip()}:{free_port()}", "KUBELAB_DNS_HEALTH_PORT": str(free_port())}
     compose_base = [*compose, "-f", str(COMPOSE_FILE), "-p", project]
 

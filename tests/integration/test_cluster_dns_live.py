@@ -91,9 +91,9 @@ class StubUpstream:
 # -- the server under test ---------------------------------------------------------------------------------------
 
 class DnsProcess(ChildProcess):
-    def __init__(self, workdir: Path, api_url: str, upstream: str, *extra: str) -> None:
+    def __init__(self, workdir: Path, api_url: str, upstream: str, *extra: str, listen_host: str = "127.0.0.1") -> None:
         self.port, self.health_port = free_port(), free_port()
-        argv = [sys.executable, "-m", "kube_proxy.dns", "--server", api_url, "--listen", f"127.0.0.1:{self.port}",
+        argv = [sys.executable, "-m", "kube_proxy.dns", "--server", api_url, "--listen", f"{listen_host}:{self.port}",
                 "--upstream", upstream, "--health-port", str(self.health_port), *extra]
         super().__init__("cluster-dns", argv, workdir / f"dns-{self.port}.log")
 
@@ -104,10 +104,11 @@ class DnsProcess(ChildProcess):
         wait_until(lambda: self.query("kubernetes.default.svc.cluster.local").rcode() != dns.rcode.SERVFAIL,
                    timeout=20, what="the DNS server's informers to sync")
 
-    def query(self, name: str, rdtype: str = "A", tcp: bool = False, **query_args: Any) -> dns.message.Message:
+    def query(self, name: str, rdtype: str = "A", tcp: bool = False, to: str = "127.0.0.1",
+              **query_args: Any) -> dns.message.Message:
         message = dns.message.make_query(name, rdtype, **query_args)
         ask = dns.query.tcp if tcp else dns.query.udp
-        return ask(message, "127.0.0.1", timeout=5, port=self.port)
+        return ask(message, to, timeout=5, port=self.port)
 
     def metrics(self) -> str:
         return httpx.get(f"http://127.0.0.1:{self.health_port}/metrics", timeout=5).text
@@ -267,6 +268,20 @@ def test_dead_upstream_is_servfail(apiserver: Any, tmp_path: Path) -> None:
             assert time.monotonic() - started < 4
         assert server.query("kubernetes.default.svc.cluster.local").rcode() == dns.rcode.NOERROR
         assert "coredns_forward_failures_total 2.0" in server.metrics()
+    finally:
+        server.stop()
+
+
+def test_wildcard_listener_answers_from_the_address_asked(apiserver: Any, upstream: StubUpstream,
+                                                          tmp_path: Path) -> None:
+    """Bound to 0.0.0.0, a query sent to 127.0.0.2 from 127.0.0.1 is answered from 127.0.0.2; routing alone would
+    pick 127.0.0.1, and dnspython, like every resolver, rejects an answer from an address it did not ask."""
+    server = DnsProcess(tmp_path, apiserver.url, f"127.0.0.1:{upstream.port}", listen_host="0.0.0.0")
+    try:
+        server.start()
+        for to in ("127.0.0.2", "127.0.0.1"):
+            response = server.query("kubernetes.default.svc.cluster.local", to=to)
+            assert response.rcode() == dns.rcode.NOERROR and a_records(response), response
     finally:
         server.stop()
 
