@@ -72,6 +72,11 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: 
     raise error(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
+def in_netns(netns: str | None, argv: Sequence[str]) -> list[str]:
+    """argv run inside network namespace `netns` (None: this one)."""
+    return list(argv) if netns is None else ["ip", "netns", "exec", netns, *argv]
+
+
 def env_without_proxies() -> dict[str, str]:
     """This environment minus HTTP proxies: the daemons talk to this machine and its private networks only."""
     return {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
@@ -101,9 +106,8 @@ class Daemon:
         return read_pid(self.pid_file)
 
     def start(self) -> int:
-        argv = list(self.argv) if self.netns is None else ["ip", "netns", "exec", self.netns, *self.argv]
         with open(self.log_file, "ab") as log:
-            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            proc = subprocess.Popen(in_netns(self.netns, self.argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     cwd=self.cwd, env={**env_without_proxies(), **(self.env or {})},
                                     start_new_session=True)  # its own group: stopped as one, spared our ^C
         self.pid_file.write_text(str(proc.pid))

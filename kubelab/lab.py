@@ -37,7 +37,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +45,7 @@ from typing import Any
 
 import httpx
 
-from kubelab.daemon import Daemon, pid_alive, read_pid, send_signal, stop_pid_file
+from kubelab.daemon import Daemon, in_netns, pid_alive, read_pid, send_signal, stop_pid_file
 from kubelab.daemon import wait_for as _wait_for
 
 IMAGES = ("kubelab/pause:3.9", "kubelab/busybox:1.35")
@@ -79,10 +79,6 @@ def netns_list() -> list[str]:
 
 def netns_pids(netns: str) -> list[int]:
     return [int(p) for p in run("ip", "netns", "pids", netns, check=False).split()]
-
-
-def in_netns(netns: str | None, argv: Sequence[str]) -> list[str]:
-    return list(argv) if netns is None else ["ip", "netns", "exec", netns, *argv]
 
 
 # -- cgroups: where a host's containers are, to stop any the engine left behind ----------------------------------
