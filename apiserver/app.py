@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -289,9 +290,20 @@ class MetricsMiddleware:
             await self.app(scope, receive, recording_send)
         finally:
             verb, resource = _verb_and_resource(scope)
-            REQUESTS.labels(verb, resource, str(code[0])).inc()
+            _requests(verb, resource, code[0]).inc()
             if verb != "WATCH":
-                LATENCY.labels(verb, resource).observe(time.perf_counter() - start)
+                _latency(verb, resource).observe(time.perf_counter() - start)
+
+
+# The labelled metrics of each (verb, resource[, code]), looked up once: labels() validates and locks every time.
+@functools.lru_cache(maxsize=1024)
+def _requests(verb: str, resource: str, code: int) -> Any:
+    return REQUESTS.labels(verb, resource, str(code))
+
+
+@functools.lru_cache(maxsize=1024)
+def _latency(verb: str, resource: str) -> Any:
+    return LATENCY.labels(verb, resource)
 
 
 def _verb_and_resource(scope: dict[str, Any]) -> tuple[str, str]:

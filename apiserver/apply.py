@@ -22,6 +22,7 @@ import functools
 import json
 import re
 from datetime import datetime, timezone
+from time import time as _epoch_s  # `time` names managedFields' timestamps here
 from typing import Any
 
 from common.api import schema as api_schema
@@ -129,6 +130,7 @@ def reset_fields(rt: ResourceType, subresource: str | None) -> frozenset[str]:
     return frozenset({"status"}) if rt.has_status else frozenset()
 
 
+@functools.lru_cache(maxsize=256)  # a few clients make most writes: the same answer every time
 def manager_name(field_manager: str | None, user_agent: str | None) -> str:
     """The manager of a non-apply write: ?fieldManager=, else the User-Agent before its first "/" (upstream)."""
     if field_manager:
@@ -140,7 +142,13 @@ def manager_name(field_manager: str | None, user_agent: str | None) -> str:
 
 
 def now_utc() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _utc_second(int(_epoch_s()))
+
+
+@functools.lru_cache(maxsize=8)
+def _utc_second(epoch_s: int) -> str:
+    """Formatted once per second: every write stamps its managedFields entry with it."""
+    return datetime.fromtimestamp(epoch_s, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --- field sets of objects ----------------------------------------------------------------------------------

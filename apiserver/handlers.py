@@ -31,7 +31,7 @@ from . import patch as patches
 from . import protobuf, requestinfo, storage, tables, validation
 from .kubelet_proxy import KubeletClientTLS, KubeletProxy
 from .rest import DeleteOptions, Obj, RestStore, WriteOptions, conflict, now_rfc3339
-from .watchcache import (CLOSE, CachedObject, Filter, TooOld, WatchCache, WatchEvent, _type_for, dumps,
+from .watchcache import (CLOSE, CachedObject, Filter, TooOld, WatchCache, WatchEvent, _type_for, dumps, loads,
                          selectable_fields)
 
 log = logging.getLogger(__name__)
@@ -565,7 +565,7 @@ def _load_json(body: bytes, *, strict: bool, rt: ResourceType) -> Any:
     try:
         if strict:
             return json.loads(body, object_pairs_hook=_no_duplicates)
-        return json.loads(body)
+        return loads(body)
     except _DuplicateField as dup:
         raise BadRequest(f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: strict decoding '
                          f'error: json: duplicate field "{dup.field}"') from None

@@ -18,7 +18,7 @@ import sys
 
 import uvicorn
 
-from common.daemon import add_logging_flags, env_default, parse_duration, setup_logging
+from common.daemon import add_logging_flags, collect_garbage_less_often, env_default, parse_duration, setup_logging
 
 from . import servicealloc
 from .app import ApiServer, Settings, create_app
@@ -208,6 +208,7 @@ async def _end_watches_on_shutdown(http: uvicorn.Server, server: ApiServer) -> N
 
 
 def run_one(settings: Settings) -> int:
+    collect_garbage_less_often()
     try:
         import uvloop
         runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)

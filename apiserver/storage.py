@@ -9,10 +9,12 @@ drop the progress notifications a watch cache needs.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 import aetcd
@@ -258,13 +260,19 @@ class Storage:
         except grpc.aio.AioRpcError as exc:
             raise _translate(exc) from exc
         finally:
-            ETCD_LATENCY.labels(operation).observe(time.perf_counter() - start)
+            _latency(operation).observe(time.perf_counter() - start)
 
     # -- watch -------------------------------------------------------------
 
     async def watch(self, prefix: str, start_revision: int) -> "WatchStream":
         await self._client.connect()
         return WatchStream(rpc.WatchStub(self._client.channel), prefix, start_revision)
+
+
+@functools.cache
+def _latency(operation: str) -> Any:
+    """The histogram child of one operation, looked up once (labels() validates and locks every time)."""
+    return ETCD_LATENCY.labels(operation)
 
 
 class WatchStream:

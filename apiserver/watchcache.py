@@ -43,6 +43,25 @@ def dumps(obj: Any) -> bytes:
         return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_NINETEEN_DIGITS = b"0" * 19
+
+
+def loads(text: bytes) -> Any:
+    """JSON read exactly as json.loads reads it, by orjson where that is the same, at half the cost.
+
+    orjson turns integers beyond 64 bits into floats, so text with 19 digits in a row (rare: a long
+    integer or mantissa) goes to the standard library, as does anything orjson refuses (NaN, a BOM, lone
+    surrogates, malformed text), which also keeps json.loads' error messages.
+    """
+    if _NINETEEN_DIGITS not in text.translate(_DIGITS_AS_ZERO):  # a C scan, unlike a regex's per-byte steps
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
+
+
 def decode(value: bytes, revision: int) -> dict[str, Any]:
     """A stored value as an API object: resourceVersion is the etcd revision, never stored."""
     obj = orjson.loads(value)
@@ -90,7 +109,7 @@ class CachedObject(NamedTuple):
     @property
     def obj(self) -> dict[str, Any]:
         """A freshly decoded copy the caller may keep or change."""
-        return json.loads(self.json)
+        return loads(self.json)
 
 
 class WatchEvent(NamedTuple):

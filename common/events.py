@@ -2,14 +2,18 @@
 
 Events are best effort: a failure to record one is logged, never raised, so a
 daemon never stops doing its job because the API refused an event.  Like
-client-go's broadcaster, recording only queues the event; one background task
-sends them in order, so a caller (a pod start, a reconcile) never waits on the API.
+client-go's broadcaster, recording only queues the event; a background task
+sends them, so a caller (a pod start, a reconcile) never waits on the API.
+Events about one object are sent in order; those about different objects go
+a few at a time, or a busy apiserver would leave the queue full and events
+dropped (half the Scheduled events of bench/scheduler.py were, one at a time).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from datetime import datetime, timezone
 from typing import Any
 
@@ -21,14 +25,25 @@ log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 _REPEAT_WINDOW_S = 3600.0  # a repeat within this window bumps count (client-go's correlator)
-_MAX_REMEMBERED = 4096
+_MAX_REMEMBERED = 4096  # client-go's LRU caches (spam filter, aggregator, repeat counting) hold this many
 _QUEUE_SIZE = 1000  # client-go's broadcaster channel: beyond it, events are dropped (and logged)
+_IN_FLIGHT = 8  # events sent at once (about different objects)
 _SPAM_BURST, _SPAM_REFILL_S = 25, 300.0  # client-go's spam filter: 25 events per object, then one per 5 min
 _AGGREGATE_AFTER, _AGGREGATE_WINDOW_S = 10, 600.0  # client-go's aggregator: 10 similar in 10 min are combined
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+    """Store as the most recently used entry, forgetting the least recently used beyond _MAX_REMEMBERED:
+    client-go's LRU, not a sweep by age, which kept every entry of a busy hour and so re-ran on every event
+    once a scheduler had bound 4,096 pods (3.7 ms an event)."""
+    cache[key] = value
+    cache.move_to_end(key)
+    if len(cache) > _MAX_REMEMBERED:
+        cache.popitem(last=False)
 
 
 def reference(obj: Obj, field_path: str = "") -> Obj:
@@ -48,15 +63,13 @@ class SpamFilter:
 
     def __init__(self, clock: Any = time.monotonic) -> None:
         self.clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}  # object uid -> (tokens, last refill)
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # object uid -> (tokens, last refill)
 
     def allow(self, uid: str) -> bool:
         now = self.clock()
         tokens, last = self._buckets.get(uid, (float(_SPAM_BURST), now))
         tokens = min(float(_SPAM_BURST), tokens + (now - last) / _SPAM_REFILL_S)
-        if len(self._buckets) > _MAX_REMEMBERED:
-            self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < _SPAM_REFILL_S * _SPAM_BURST}
-        self._buckets[uid] = (tokens - 1, now) if tokens >= 1 else (tokens, now)
+        _remember(self._buckets, uid, (tokens - 1, now) if tokens >= 1 else (tokens, now))
         return tokens >= 1
 
 
@@ -66,7 +79,7 @@ class Aggregator:
 
     def __init__(self, clock: Any = time.monotonic) -> None:
         self.clock = clock
-        self._messages: dict[tuple[str, ...], tuple[set[str], float]] = {}
+        self._messages: OrderedDict[tuple[str, ...], tuple[set[str], float]] = OrderedDict()
 
     def message(self, ref: Obj, type_: str, reason: str, message: str) -> tuple[str, str]:
         """(message to record, the message part of its dedup key)."""
@@ -76,9 +89,7 @@ class Aggregator:
         if now - since > _AGGREGATE_WINDOW_S:
             seen, since = set(), now
         seen.add(message)
-        if len(self._messages) > _MAX_REMEMBERED:
-            self._messages = {k: v for k, v in self._messages.items() if now - v[1] < _AGGREGATE_WINDOW_S}
-        self._messages[key] = (seen, since)
+        _remember(self._messages, key, (seen, since))
         if len(seen) <= _AGGREGATE_AFTER:
             return message, message
         return f"(combined from similar events): {message}", ""
@@ -90,13 +101,15 @@ class EventRecorder:
 
     def __init__(self, client: ApiClient, component: str, host: str = "") -> None:
         self.client, self.component, self.host = client, component, host
-        self._seen: dict[tuple[str, ...], tuple[str, int, float]] = {}  # key -> (event name, count, last seen)
+        self._seen: OrderedDict[tuple[str, ...], tuple[str, int, float]] = OrderedDict()  # -> (name, count, last seen)
         self._queue: asyncio.Queue[tuple[Obj, str, str, str]] = asyncio.Queue(maxsize=_QUEUE_SIZE)
         self._sender: asyncio.Task[None] | None = None
+        self._slots = asyncio.Semaphore(_IN_FLIGHT)
+        self._last_send: dict[str, asyncio.Task[None]] = {}  # object uid -> its latest event's send
         self._spam, self._aggregator = SpamFilter(), Aggregator()
 
     async def record(self, obj: Obj, type_: str, reason: str, message: str, field_path: str = "") -> None:
-        """Queue an Event about obj; it is sent soon, in order with the others (see flush())."""
+        """Queue an Event about obj; it is sent soon, after the earlier ones about obj (see flush())."""
         ref = reference(obj, field_path)
         if not self._spam.allow(ref["uid"]):
             log.debug("event %s %s on %s dropped by the spam filter", type_, reason, ref["name"])
@@ -114,13 +127,29 @@ class EventRecorder:
 
     async def _send_forever(self) -> None:
         while True:
-            ref, type_, reason, message = await self._queue.get()
-            try:
-                await self._send(ref, type_, reason, message)
-            except Exception:  # noqa: BLE001 - a bug in one event must not stop the others
-                log.exception("could not record event %s %s", type_, reason)
-            finally:
-                self._queue.task_done()
+            item = await self._queue.get()
+            await self._slots.acquire()
+            uid = item[0]["uid"]
+            task = asyncio.create_task(self._send_after(self._last_send.get(uid), *item))
+            self._last_send[uid] = task
+            task.add_done_callback(lambda done, uid=uid: self._sent(uid, done))
+
+    async def _send_after(self, previous: asyncio.Task[None] | None, ref: Obj, type_: str, reason: str,
+                          message: str) -> None:
+        """Send one event once the object's previous one is out (counts and dedup stay in order)."""
+        try:
+            if previous is not None:
+                await asyncio.wait([previous])
+            await self._send(ref, type_, reason, message)
+        except Exception:  # noqa: BLE001 - a bug in one event must not stop the others
+            log.exception("could not record event %s %s", type_, reason)
+        finally:
+            self._slots.release()
+            self._queue.task_done()
+
+    def _sent(self, uid: str, task: asyncio.Task[None]) -> None:
+        if self._last_send.get(uid) is task:
+            del self._last_send[uid]
 
     async def _send(self, ref: Obj, type_: str, reason: str, message: str) -> None:
         namespace = ref["namespace"] or "default"
@@ -148,16 +177,10 @@ class EventRecorder:
                  "firstTimestamp": now, "lastTimestamp": now, "count": 1,
                  "reportingComponent": self.component, "reportingInstance": self.host}
         await self.client.create(kinds.EVENTS, event, namespace)
-        if len(self._seen) > _MAX_REMEMBERED:
-            self._forget_old()
-        self._seen[key] = (name, 1, time.monotonic())
+        _remember(self._seen, key, (name, 1, time.monotonic()))
 
     async def _bump(self, namespace: str, key: tuple[str, ...], seen: tuple[str, int, float], message: str) -> None:
         name, count, _ = seen
         patch = {"count": count + 1, "lastTimestamp": _now(), "message": message}  # a combined one shows the latest
         await self.client.patch(kinds.EVENTS, name, patch, namespace)
-        self._seen[key] = (name, count + 1, time.monotonic())
-
-    def _forget_old(self) -> None:
-        cutoff = time.monotonic() - _REPEAT_WINDOW_S
-        self._seen = {k: v for k, v in self._seen.items() if v[2] > cutoff}
+        _remember(self._seen, key, (name, count + 1, time.monotonic()))

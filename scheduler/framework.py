@@ -409,6 +409,48 @@ class NodeInfo:
         return f"NodeInfo({self.name!r}, pods={len(self.pods)}, generation={self.generation})"
 
 
+_GENERATION = operator.attrgetter("generation")
+
+
+class NodeMemo:
+    """A plugin's per-node results for one pod shape (`key`), kept while each node's generation stands.
+
+    Consecutive pods of a workload ask every node the same question, and scheduling one pod changes one
+    node: the other answers are looked up (C-level maps) instead of recomputed in Python.  Generations
+    are global and bumped on every NodeInfo change, so a hit is exactly what computing would give.
+    """
+    __slots__ = ("_key", "_values")
+
+    def __init__(self) -> None:
+        self._key: Any = None
+        self._values: dict[int, int] = {}  # node generation -> result
+
+    def results(self, key: Any, nodes: list[NodeInfo], compute: Callable[[list[NodeInfo]], list[Any]]) -> list[Any]:
+        """compute(nodes), reusing what this key and these node generations already gave.  Results are ints
+        or bools (scores, flags), so finding the misses is a C-level scan for None."""
+        if key != self._key or len(self._values) > 4 * len(nodes) + 1024:  # another shape, or stale entries piling up
+            self._key, self._values = key, {}
+        values = self._values
+        out: list[Any] = list(map(values.get, map(_GENERATION, nodes)))
+        if None not in out:
+            return out
+        missing = _none_positions(out)
+        for index, value in zip(missing, compute([nodes[i] for i in missing])):
+            out[index] = values[nodes[index].generation] = value
+        return out
+
+
+def _none_positions(items: list[Any]) -> list[int]:
+    positions: list[int] = []
+    index = -1
+    try:
+        while True:
+            index = items.index(None, index + 1)  # C-level scans between the misses
+            positions.append(index)
+    except ValueError:
+        return positions
+
+
 # ---------------------------------------------------------------- statuses and plugins
 
 class Code(Enum):

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from apiserver.discovery import GIT_VERSION
 from common.client import ApiClient
-from common.daemon import add_client_flags, add_logging_flags, env_default, health_server, run_main, setup_logging
+from common.daemon import (add_client_flags, add_logging_flags, collect_garbage_less_often, env_default, health_server,
+                           run_main, setup_logging)
 from common.events import EventRecorder
 from common.leaderelection import LeaderElectionConfig, run_as_leader
 
@@ -71,4 +72,5 @@ async def serve(settings: Settings) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     settings = parse_args(argv)
+    collect_garbage_less_often()
     run_main("scheduler", lambda: serve(settings))

@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..framework import MAX_NODE_SCORE, SKIP, SUCCESS, CycleState, NodeInfo, Plugin, PodInfo, Status
+from ..framework import MAX_NODE_SCORE, SKIP, SUCCESS, CycleState, NodeInfo, NodeMemo, Plugin, PodInfo, Status
 from .node_resources_fit import DEFAULT_RESOURCES, ResourceSpec, allocatable_and_requested, pod_resource_request
 
 PRE_SCORE_KEY = "PreScoreNodeResourcesBalancedAllocation"
@@ -37,6 +37,7 @@ class NodeResourcesBalancedAllocation(Plugin):
         super().__init__(args or NodeResourcesBalancedAllocationArgs())
         self.resources = tuple(r.name for r in self.args.resources)
         self._cpu_memory = self.resources == ("cpu", "memory")
+        self._memo = NodeMemo()
 
     def pod_requests(self, pod: PodInfo) -> list[int]:
         # actual requests, not the non-zero defaults: upstream's useRequested
@@ -64,6 +65,9 @@ class NodeResourcesBalancedAllocation(Plugin):
         requests = self._requests(state, pod)
         if not self._cpu_memory or not any(requests):
             return [self.score(state, pod, node) for node in nodes]
+        return self._memo.results(tuple(requests), nodes, lambda missing: self._cpu_memory_scores(requests, missing))
+
+    def _cpu_memory_scores(self, requests: list[int], nodes: list[NodeInfo]) -> list[int]:
         cpu_request, memory_request = requests
         out: list[int] = []
         for node in nodes:  # balanced_score() for two fractions inlined (no min()/abs() calls): std = |a - b| / 2
@@ -77,6 +81,6 @@ class NodeResourcesBalancedAllocation(Plugin):
                 if b > 1.0:
                     b = 1.0
                 out.append(int((1 - (a - b if a > b else b - a) / 2) * MAX_NODE_SCORE))
-            else:
-                out.append(self.score(state, pod, node))
+            else:  # a resource the node lacks drops out, as in score()
+                out.append(balanced_score([used.milli_cpu + cpu_request, used.memory + memory_request], [cpu, memory]))
         return out

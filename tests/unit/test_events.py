@@ -97,3 +97,38 @@ async def test_many_similar_events_become_one_combined_event() -> None:
     creates = [obj for verb, obj in client.calls if verb == "create"]
     assert len(creates) == 11 and creates[-1]["message"] == "(combined from similar events): Created pod: web-10"
     assert [c for c in client.calls if c[0] == "patch"][-1][1][1] == 5  # the combined event counts the rest
+
+
+def test_spam_filter_remembers_the_most_recent_objects_as_client_gos_lru() -> None:
+    spam = SpamFilter(clock=lambda: 0.0)
+    assert sum(spam.allow("busy") for _ in range(30)) == 25
+    for i in range(5000):  # far more objects than the 4,096 remembered; "busy" stays recently used
+        spam.allow(f"pod-{i}")
+        if i % 1000 == 0:
+            assert not spam.allow("busy")
+    assert len(spam._buckets) == 4096 and "pod-0" not in spam._buckets  # the least recently used went first
+
+
+async def test_events_about_different_objects_go_out_together_in_order_per_object() -> None:
+    client = RecordingClient()
+    client.gate.clear()
+    started: list[str] = []
+    create = client.create
+
+    async def counting_create(rt: Any, obj: Obj, namespace: str) -> Obj:
+        started.append(obj["involvedObject"]["name"])
+        return await create(rt, obj, namespace)
+    client.create = counting_create  # type: ignore[method-assign]
+    recorder = EventRecorder(client, "default-scheduler")  # type: ignore[arg-type]
+    pods = [{**POD, "metadata": {**POD["metadata"], "name": f"p{i}", "uid": f"u{i}"}} for i in range(3)]
+    for reason in ("First", "Second"):
+        for p in pods:
+            await recorder.record(p, "Normal", reason, reason.lower())
+    await asyncio.sleep(0.01)
+    assert sorted(started) == ["p0", "p1", "p2"]  # one per object in flight; the second ones wait their turn
+    client.gate.set()
+    await recorder.flush()
+    sent = [(obj["involvedObject"]["name"], obj["reason"]) for _, obj in client.calls]
+    assert sorted(sent) == sorted((f"p{i}", r) for i in range(3) for r in ("First", "Second"))
+    for i in range(3):
+        assert [r for name, r in sent if name == f"p{i}"] == ["First", "Second"]

@@ -494,3 +494,26 @@ def test_batch_forms_equal_per_node_forms(seed: int) -> None:
                 if hasattr(plugin, "pre_score") and plugin.pre_score(state, p, nodes).is_skip():
                     continue
                 assert plugin.score_nodes(state, p, nodes) == [plugin.score(state, p, n) for n in nodes], plugin.name
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_memoized_scores_follow_node_changes(seed: int) -> None:
+    """Results reused across pods (NodeMemo) equal fresh ones after pods land on nodes and nodes change."""
+    rng = random.Random(seed)
+    nodes = random_nodes(rng)
+    for plugin_class in (NodeResourcesFit, NodeResourcesBalancedAllocation):
+        plugin = plugin_class()
+        for step in range(20):
+            p = pod(f"p{step}", requests=rng.choice([{"cpu": "1"}, {"cpu": "700m", "memory": "2Gi"}]))
+            state: dict = {ALL_NODES_KEY: nodes}
+            if plugin.pre_score(state, p, nodes).is_skip():
+                continue
+            window = rng.sample(nodes, 30)
+            assert plugin.score_nodes(state, p, window) == [plugin.score(state, p, n) for n in window]
+            if isinstance(plugin, NodeResourcesFit):
+                assert plugin.filter_nodes(state, p, window) == [plugin.filter(state, p, n) for n in window]
+            target = rng.choice(window)
+            if rng.random() < 0.8:
+                target.add_pod(p)
+            else:
+                target.set_node(dict(target.node or {}))
