@@ -456,7 +456,7 @@ class Lab:
 
     def stop_daemon(self, host: str, name: str) -> None:
         """Stop one of a host's node daemons (kubelet, podnet, kube-proxy); start_daemon brings it back."""
-        stop_pid_file(self.node_daemon(host, name).pid_file)
+        self.node_daemon(host, name).stop()
 
     def start_daemon(self, host: str, name: str) -> None:
         daemon = self.node_daemon(host, name)

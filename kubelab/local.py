@@ -28,7 +28,7 @@ from pathlib import Path
 
 from common import kubeconfig
 from common.localcluster import apiserver_argv, etcd_argv, http_ok
-from kubelab.daemon import Daemon, stop_pid_file
+from kubelab.daemon import Daemon
 
 STATE = Path(os.environ.get("KUBELAB_HOME", ".kubelab")).resolve()  # tests point this at a temp dir
 ETCD_PORT = int(os.environ.get("KUBELAB_ETCD_PORT", 2379))
@@ -304,7 +304,7 @@ def status() -> int:
 
 
 def stop(name: str, quiet: bool = False) -> None:
-    if stop_pid_file(daemon(name).pid_file) and not quiet:
+    if daemon(name).stop() and not quiet:
         print(f"  {name:<18} stopped")
 
 
