@@ -172,6 +172,7 @@ async def serve(settings: Settings) -> int:
     server = ApiServer(settings)
     config = uvicorn.Config(create_app(server), host=settings.bind_address, port=settings.port,
                             http="httptools", loop="none", lifespan="off", access_log=False,
+                            proxy_headers=False, server_header=False,  # as upstream: X-Forwarded-* not trusted
                             log_level="warning", timeout_keep_alive=120, timeout_graceful_shutdown=5,
                             ssl_certfile=settings.tls_cert_file, ssl_keyfile=settings.tls_private_key_file)
     http = uvicorn.Server(config)
