@@ -45,7 +45,7 @@ from typing import Any
 
 import httpx
 
-from kubelab.daemon import Daemon, in_netns, pid_alive, read_pid, send_signal, stop_pid_file
+from kubelab.daemon import Daemon, in_netns, pid_alive, send_signal
 from kubelab.daemon import wait_for as _wait_for
 
 IMAGES = ("kubelab/pause:3.9", "kubelab/busybox:1.35")
@@ -353,7 +353,7 @@ class Lab:
 
     def _wait_http(self, daemon: Daemon, url: str, timeout: float) -> None:
         def ready() -> bool:
-            if read_pid(daemon.pid_file) is None:
+            if daemon.pid is None:
                 raise LabError(f"{daemon.name} exited; its log ({daemon.log_file}) ends:\n{daemon.log_tail()}")
             return _http_ok(url, self.pki / "ca.crt")
         try:
@@ -372,7 +372,7 @@ class Lab:
         if name not in self.control_plane_daemons():
             raise LabError(f"no control-plane daemon {name!r} (they are {', '.join(self.control_plane_daemons())})")
         stub = self._daemon_stub(name)
-        pid = read_pid(stub.pid_file)
+        pid = stub.pid
         if pid is None:
             raise LabError(f"{name} is not running (no live pid in {stub.pid_file})")
         argv = [a.decode() for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]]
@@ -417,7 +417,7 @@ class Lab:
 
     def _wait_engine(self, host: Host, engine: Daemon) -> None:
         def ping() -> bool:
-            if read_pid(engine.pid_file) is None:
+            if engine.pid is None:
                 raise LabError(f"dockerd of {host.name} exited:\n{engine.log_tail()}")
             try:
                 with httpx.Client(transport=httpx.HTTPTransport(uds=str(host.docker_socket)), timeout=1) as c:
@@ -460,7 +460,7 @@ class Lab:
 
     def start_daemon(self, host: str, name: str) -> None:
         daemon = self.node_daemon(host, name)
-        if read_pid(daemon.pid_file) is None:
+        if daemon.pid is None:
             daemon.start()
 
     def _wait_nodes_ready(self, timeout: float) -> None:
@@ -476,7 +476,7 @@ class Lab:
         daemons = [self._daemon_stub(name) for name in self.control_plane_daemons()]
         daemons += [self._daemon_stub(name, host) for host in self.hosts for name in self.node_daemon_names()]
         for daemon in daemons:
-            if read_pid(daemon.pid_file) is None:
+            if daemon.pid is None:
                 raise LabError(f"{daemon.name} ({daemon.netns or 'root namespace'}) exited; {daemon.log_file} "
                                f"ends:\n{daemon.log_tail()}")
 
@@ -503,7 +503,7 @@ class Lab:
     # -- status --------------------------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        control = {name: _state(self.state_dir / f"{name}.pid") for name in self.control_plane_daemons()}
+        control = {name: _state(self._daemon_stub(name)) for name in self.control_plane_daemons()}
         try:
             nodes = self.nodes() if control["apiserver"] == "running" else {}
         except httpx.HTTPError:
@@ -515,7 +515,7 @@ class Lab:
             hosts[host.name] = {
                 "ip": host.ip,
                 "link": self._link_state(host) if host.netns in namespaces else "absent",
-                "processes": {name: _state(host.directory / f"{name}.pid") for name in self.node_daemon_names()},
+                "processes": {name: _state(self._daemon_stub(name, host)) for name in self.node_daemon_names()},
                 "node": "absent" if node is None else {"True": "Ready", "False": "NotReady"}.get(
                     node["ready"] or "", "Unknown"),
                 "pod_cidr": node and node["pod_cidr"],
@@ -537,7 +537,7 @@ class Lab:
         with ThreadPoolExecutor(max_workers=max(1, len(self.hosts))) as pool:
             list(pool.map(self._stop_host, self.hosts))
         for name in reversed(self.control_plane_daemons()):
-            stop_pid_file(self.state_dir / f"{name}.pid")
+            self._daemon_stub(name).stop()
         self._remove_network()
         (self.state_dir / "images.tar").unlink(missing_ok=True)
         if self._breadcrumb_target() == self.state_dir:
@@ -545,12 +545,13 @@ class Lab:
 
     def _stop_host(self, host: Host) -> None:
         for name in ("kube-proxy", "podnet", "kubelet"):  # the kubelet first would leave its pods to the engine
-            stop_pid_file(host.directory / f"{name}.pid")
-        if read_pid(host.directory / "dockerd.pid") is not None:
+            self._daemon_stub(name, host).stop()
+        engine = self._daemon_stub("dockerd", host)
+        if engine.pid is not None:
             ids = host.docker("ps", "-aq", check=False, timeout=30).split()
             if ids:
                 host.docker("rm", "-f", *ids, check=False, timeout=60)
-        stop_pid_file(host.directory / "dockerd.pid", grace_s=15, group=False)  # it stops its containerd itself
+        engine.stop(grace_s=15, group=False)  # it stops its containerd itself
         if host.netns in netns_list():
             for pid in netns_pids(host.netns):  # containerd, shims or anything else left in the host
                 send_signal(pid, signal.SIGKILL, group=False)
@@ -569,8 +570,8 @@ class Lab:
             run("ip", "link", "del", self.root_link, check=False)
 
 
-def _state(pid_file: Path) -> str:
-    return "running" if read_pid(pid_file) is not None else "stopped"
+def _state(daemon: Daemon) -> str:
+    return "running" if daemon.pid is not None else "stopped"
 
 
 def _http_ok(url: str, ca_file: Path) -> bool:
